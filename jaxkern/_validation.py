@@ -1,0 +1,79 @@
+"""Argument checks shared by every domain.
+
+Shape checks run at trace time and raise ``ValueError`` naming the argument. Value checks
+(positivity) run only where the value is concrete -- a Python number, a NumPy array or a jax
+array outside a trace -- so that the same functions stay traceable and differentiable.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import jax
+import jax.numpy as jnp
+
+__all__ = [
+    "check_ndim",
+    "check_positive",
+    "check_same_last_dim",
+    "check_length",
+    "concrete_or_none",
+    "default_jitter",
+]
+
+
+def concrete_or_none(value) -> np.ndarray | None:
+    """The value as a NumPy array when it is known at trace time, else ``None``."""
+    if isinstance(value, jax.core.Tracer):
+        return None
+    try:
+        return np.asarray(value)
+    except (TypeError, jax.errors.ConcretizationTypeError):
+        return None
+
+
+def check_positive(name: str, value, *, allow_zero: bool = False) -> None:
+    """Raise ``ValueError`` if a concrete ``value`` has an entry that is not > 0 (or >= 0)."""
+    arr = concrete_or_none(value)
+    if arr is None:
+        return
+    if not np.issubdtype(arr.dtype, np.number):
+        raise ValueError(f"`{name}` must be numeric, got dtype {arr.dtype}.")
+    bad = ~(arr >= 0) if allow_zero else ~(arr > 0)
+    if np.any(bad):
+        need = "non-negative" if allow_zero else "positive"
+        raise ValueError(f"`{name}` must be {need}, got {value!r}.")
+
+
+def check_ndim(name: str, x, ndim: int, shape_doc: str) -> None:
+    """Raise ``ValueError`` unless ``x`` has ``ndim`` axes; ``shape_doc`` names them, e.g. "(n, d)"."""
+    if jnp.ndim(x) != ndim:
+        raise ValueError(
+            f"`{name}` must be {ndim}-D with shape {shape_doc}, got shape {jnp.shape(x)}."
+        )
+
+
+def check_same_last_dim(name_a: str, a, name_b: str, b) -> None:
+    """Raise ``ValueError`` if two point sets have different feature dimensions."""
+    if jnp.shape(a)[-1] != jnp.shape(b)[-1]:
+        raise ValueError(
+            f"`{name_a}` and `{name_b}` must have the same feature dimension, got shapes "
+            f"{jnp.shape(a)} and {jnp.shape(b)}."
+        )
+
+
+def check_length(name: str, x, length: int, what: str) -> None:
+    """Raise ``ValueError`` unless ``x`` has ``length`` entries along its first axis."""
+    if jnp.ndim(x) == 0 or jnp.shape(x)[0] != length:
+        raise ValueError(
+            f"`{name}` must have {length} entries along its first axis ({what}), "
+            f"got shape {jnp.shape(x)}."
+        )
+
+
+def default_jitter(dtype) -> float:
+    """Diagonal jitter added before a Cholesky when the caller gives none.
+
+    Scaled to the dtype's precision: about sqrt(eps) relative to a unit diagonal in float32,
+    and 1e-10 in float64, which leaves float64 results unchanged to about 1e-8.
+    """
+    return 1e-6 if jnp.finfo(dtype).bits <= 32 else 1e-10
