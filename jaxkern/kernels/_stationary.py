@@ -254,5 +254,5 @@ def spectral_mixture(
     check_positive("weights", weights)
     check_positive("variances", variances)
     tau = jnp.asarray(x) - jnp.asarray(y)
-    envelope = jnp.exp(-2 * jnp.pi**2 * jnp.sum(tau**2 * variances, axis=-1))
+    envelope = jnp.exp(-2 * jnp.pi**2 * jnp.sum(tau[None, :] ** 2 * variances, axis=-1))
     return jnp.sum(weights * envelope * jnp.cos(2 * jnp.pi * (means @ tau)))

@@ -1,0 +1,136 @@
+"""Exact GP regression: scikit-learn golden values, transforms, failure modes, fitting."""
+
+import warnings
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.test_util import check_grads
+from sklearn.gaussian_process import GaussianProcessRegressor
+from sklearn.gaussian_process import kernels as skk
+
+import jaxkern
+from jaxkern import kernels as K
+from jaxkern.gp import fit, gp_posterior, log_marginal_likelihood
+from tests.helpers import FLOAT, X64, assert_close, grad_check_eps, points
+
+# Pairs of (jaxkern kernel, the same kernel in scikit-learn) with fixed hyperparameters.
+CASES = [
+    (K.RBF(lengthscale=[0.6, 1.4], variance=1.7),
+     skk.ConstantKernel(1.7) * skk.RBF(length_scale=[0.6, 1.4])),
+    (K.Matern32(lengthscale=0.9), skk.Matern(length_scale=0.9, nu=1.5)),
+    (K.Matern52(lengthscale=[1.1, 0.5], variance=0.6) + K.RationalQuadratic(alpha=0.5),
+     skk.ConstantKernel(0.6) * skk.Matern(length_scale=[1.1, 0.5], nu=2.5)
+     + skk.RationalQuadratic(length_scale=1.0, alpha=0.5)),
+    (K.Matern12(lengthscale=2.0) * K.Linear(bias=1.0),
+     skk.Matern(length_scale=2.0, nu=0.5) * skk.DotProduct(sigma_0=1.0)),
+]
+
+
+def _data(key, n=30, d=2):
+    kx, ky, kt = jax.random.split(key, 3)
+    X = points(kx, n, d)
+    y = jnp.sin(3 * X[:, 0]) * jnp.cos(X[:, 1]) + 0.1 * jax.random.normal(ky, (n,), dtype=FLOAT)
+    return X, y, points(kt, 11, d)
+
+
+@pytest.mark.parametrize("ours, theirs", CASES, ids=["rbf", "m32", "sum", "product"])
+def test_against_sklearn(ours, theirs, getkey):
+    # Reference: scikit-learn's GaussianProcessRegressor with optimizer=None (fixed
+    # hyperparameters) and alpha = noise, in float64. Target: 1e-8 relative in float64.
+    X, y, Xt = _data(getkey())
+    noise = 0.05
+    gpr = GaussianProcessRegressor(theirs, alpha=noise, optimizer=None, normalize_y=False)
+    gpr.fit(np.asarray(X, np.float64), np.asarray(y, np.float64))
+    mean, std = gpr.predict(np.asarray(Xt, np.float64), return_std=True)
+    post = gp_posterior(ours, X, y, Xt, noise=noise, jitter=0.0)
+    lml = log_marginal_likelihood(ours, X, y, noise=noise, jitter=0.0)
+    assert_close(post.mean, mean, rtol64=1e-8, rtol32=2e-3, atol64=1e-12, atol32=2e-3)
+    assert_close(post.variance, std**2, rtol64=1e-8, rtol32=2e-2, atol64=1e-12, atol32=2e-3)
+    assert_close(lml, gpr.log_marginal_likelihood_value_, rtol64=1e-8, rtol32=1e-3)
+
+
+def test_jit_vmap_grad(getkey):
+    X, y, Xt = _data(getkey(), n=12)
+    k = K.Matern52(lengthscale=0.8)
+    direct = log_marginal_likelihood(k, X, y, noise=0.1)
+    assert_close(jax.jit(log_marginal_likelihood)(k, X, y, noise=0.1), direct)
+    Ys = jnp.stack([y, 2 * y, -y])
+    batched = jax.vmap(lambda t: gp_posterior(k, X, t, Xt, noise=0.1).mean)(Ys)
+    assert_close(batched[1], 2 * gp_posterior(k, X, y, Xt, noise=0.1).mean, rtol32=1e-4)
+
+    def lml_of(log_ell, log_noise, X):
+        kern = K.Matern52(lengthscale=jnp.exp(log_ell))
+        return log_marginal_likelihood(kern, X, y, noise=jnp.exp(log_noise))
+
+    if X64:
+        check_grads(lml_of, (jnp.array([0.1, -0.2]), jnp.asarray(-2.0), X), order=1,
+                    modes=["rev"], eps=grad_check_eps())
+    grads = jax.grad(lambda kk: log_marginal_likelihood(kk, X, y, noise=0.1))(k)
+    assert all(jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads))
+
+
+def test_posterior_interpolates_noiseless_data(getkey):
+    X, y, _ = _data(getkey(), n=8)
+    post = gp_posterior(K.RBF(lengthscale=0.5), X, y, X, noise=0.0, jitter=1e-10 if X64 else 1e-5)
+    assert_close(post.mean, y, rtol64=1e-6, rtol32=2e-2, atol32=2e-2)
+    assert np.all(np.asarray(post.variance) < (1e-6 if X64 else 1e-2))
+
+
+def test_not_positive_definite_raises_under_jit(getkey):
+    X, y, _ = _data(getkey(), n=6)
+    bad = jax.jit(lambda noise: log_marginal_likelihood(K.RBF(), X, y, noise=noise, jitter=0.0))
+    with pytest.raises(Exception, match="not positive definite"):
+        bad(jnp.asarray(-5.0, FLOAT)).block_until_ready()
+
+
+def test_float32_cholesky_warns():
+    X = jnp.linspace(0, 1, 5, dtype=jnp.float32)[:, None]
+    with pytest.warns(jaxkern.Float32CholeskyWarning):
+        log_marginal_likelihood(K.RBF(), X, jnp.zeros(5, jnp.float32), noise=0.1)
+
+
+@pytest.mark.parametrize("call, name", [
+    (lambda X, y: log_marginal_likelihood(K.RBF(), X[:, 0], y, noise=0.1), "X"),
+    (lambda X, y: log_marginal_likelihood(K.RBF(), X, y[:-1], noise=0.1), "`y`"),
+    (lambda X, y: log_marginal_likelihood(K.RBF(), X, y[:, None], noise=0.1), "`y`"),
+    (lambda X, y: log_marginal_likelihood(K.RBF(), X, y, noise=-0.1), "noise"),
+    (lambda X, y: gp_posterior(K.RBF(), X, y, X[:, :1], noise=0.1), "feature dimension"),
+    (lambda X, y: gp_posterior(K.RBF(), X, y, X[:, 0], noise=0.1), "X_test"),
+    (lambda X, y: fit(K.RBF(), X, y, noise=0.0), "noise"),
+    (lambda X, y: fit(K.Linear(bias=0.0), X, y, noise=0.1), "bias"),
+])
+def test_bad_inputs(call, name):
+    X, y = jnp.ones((5, 2), FLOAT), jnp.zeros(5, FLOAT)
+    with pytest.raises(ValueError, match=name):
+        call(X, y)
+
+
+def test_fit_recovers_lengthscale(getkey):
+    # Draw a function from a GP with lengthscale 0.5, then fit from lengthscale 2.
+    X = jnp.linspace(0, 10, 120, dtype=FLOAT)[:, None]
+    x = np.linspace(0, 10, 120)
+    cov = np.exp(-0.5 * (x[:, None] - x[None, :]) ** 2 / 0.5**2)
+    L = np.linalg.cholesky(cov + 1e-6 * np.eye(120))
+    f = L @ np.random.default_rng(0).standard_normal(120)
+    y = jnp.asarray(f + 0.05 * np.random.default_rng(1).standard_normal(120), FLOAT)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = fit(K.RBF(lengthscale=2.0), X, y, noise=0.1, num_steps=300, chunk_size=150)
+    assert result.losses.shape == (300,)
+    assert result.losses[-1] < result.losses[0]
+    assert 0.35 < float(result.kernel.lengthscale) < 0.7
+    assert 0.02**2 < float(result.noise) < 0.1**2
+
+
+def test_fit_respects_trainable_and_fit_noise(getkey):
+    X, y, _ = _data(getkey(), n=20)
+    k = K.RBF(lengthscale=1.0, variance=2.0)
+    only_lengthscale = eqx.tree_at(lambda m: (m.lengthscale, m.variance),
+                                   jax.tree.map(lambda _: False, k), (True, False))
+    result = fit(k, X, y, noise=0.3, num_steps=20, trainable=only_lengthscale, fit_noise=False)
+    assert float(result.kernel.variance) == 2.0
+    assert_close(result.noise, 0.3)
+    assert float(result.kernel.lengthscale) != 1.0
