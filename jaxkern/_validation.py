@@ -7,9 +7,9 @@ array outside a trace -- so that the same functions stay traceable and different
 
 from __future__ import annotations
 
-import numpy as np
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 __all__ = [
     "check_ndim",
@@ -45,7 +45,7 @@ def check_positive(name: str, value, *, allow_zero: bool = False) -> None:
 
 
 def check_ndim(name: str, x, ndim: int, shape_doc: str) -> None:
-    """Raise ``ValueError`` unless ``x`` has ``ndim`` axes; ``shape_doc`` names them, e.g. "(n, d)"."""
+    """Raise ``ValueError`` unless ``x`` has ``ndim`` axes; ``shape_doc`` names them."""
     if jnp.ndim(x) != ndim:
         raise ValueError(
             f"`{name}` must be {ndim}-D with shape {shape_doc}, got shape {jnp.shape(x)}."

@@ -22,6 +22,7 @@ from ._modules import Matern52 as Matern52
 from ._modules import Periodic as Periodic
 from ._modules import Polynomial as Polynomial
 from ._modules import ProductKernel as ProductKernel
+from ._modules import RadialKernel as RadialKernel
 from ._modules import RationalQuadratic as RationalQuadratic
 from ._modules import ScaledKernel as ScaledKernel
 from ._modules import SpectralMixture as SpectralMixture
@@ -48,6 +49,7 @@ __all__ = [
     "Polynomial",
     "ProductKernel",
     "RBF",
+    "RadialKernel",
     "RationalQuadratic",
     "ScaledKernel",
     "SpectralMixture",

@@ -87,7 +87,15 @@ class ScaledKernel(Kernel):
         return self.scale * self.kernel(x, y)
 
 
-class _Stationary(Kernel):
+class RadialKernel(Kernel):
+    r"""A kernel of the scaled distance alone: $k(x, y) = \sigma^2 f(r^2)$,
+    $r^2 = \sum_i (x_i - y_i)^2 / \ell_i^2$.
+
+    Subclasses define the profile $\sigma^2 f(r^2)$ in `profile`. Knowing the kernel is radial
+    lets [`gram`][jaxkern.kernels.gram] and [`kernel_matvec`][jaxkern.kernels.kernel_matvec]
+    form all squared distances of a block with one matrix product.
+    """
+
     lengthscale: Array
     variance: Array
 
@@ -95,36 +103,44 @@ class _Stationary(Kernel):
         self.lengthscale = as_parameter("lengthscale", lengthscale)
         self.variance = as_parameter("variance", variance)
 
+    @abc.abstractmethod
+    def profile(self, r2: Array) -> Array:
+        """The kernel as a function of the scaled squared distance (any shape)."""
+        raise NotImplementedError
 
-class RBF(_Stationary):
+    def __call__(self, x, y):
+        return self.profile(st.scaled_sqdist(x, y, self.lengthscale))
+
+
+class RBF(RadialKernel):
     """Module form of [`rbf`][jaxkern.kernels.rbf]: fields `lengthscale`, `variance`."""
 
-    def __call__(self, x, y):
-        return st.rbf(x, y, lengthscale=self.lengthscale, variance=self.variance)
+    def profile(self, r2):
+        return self.variance * st.rbf_profile(r2)
 
 
-class Matern12(_Stationary):
+class Matern12(RadialKernel):
     """Module form of [`matern12`][jaxkern.kernels.matern12]."""
 
-    def __call__(self, x, y):
-        return st.matern12(x, y, lengthscale=self.lengthscale, variance=self.variance)
+    def profile(self, r2):
+        return self.variance * st.matern12_profile(r2)
 
 
-class Matern32(_Stationary):
+class Matern32(RadialKernel):
     """Module form of [`matern32`][jaxkern.kernels.matern32]."""
 
-    def __call__(self, x, y):
-        return st.matern32(x, y, lengthscale=self.lengthscale, variance=self.variance)
+    def profile(self, r2):
+        return self.variance * st.matern32_profile(r2)
 
 
-class Matern52(_Stationary):
+class Matern52(RadialKernel):
     """Module form of [`matern52`][jaxkern.kernels.matern52]."""
 
-    def __call__(self, x, y):
-        return st.matern52(x, y, lengthscale=self.lengthscale, variance=self.variance)
+    def profile(self, r2):
+        return self.variance * st.matern52_profile(r2)
 
 
-class RationalQuadratic(_Stationary):
+class RationalQuadratic(RadialKernel):
     """Module form of [`rational_quadratic`][jaxkern.kernels.rational_quadratic]."""
 
     alpha: Array
@@ -133,19 +149,20 @@ class RationalQuadratic(_Stationary):
         super().__init__(lengthscale, variance)
         self.alpha = as_parameter("alpha", alpha)
 
-    def __call__(self, x, y):
-        return st.rational_quadratic(
-            x, y, lengthscale=self.lengthscale, variance=self.variance, alpha=self.alpha
-        )
+    def profile(self, r2):
+        return self.variance * st.rational_quadratic_profile(r2, self.alpha)
 
 
-class Periodic(_Stationary):
+class Periodic(Kernel):
     """Module form of [`periodic`][jaxkern.kernels.periodic]."""
 
+    lengthscale: Array
+    variance: Array
     period: Array
 
     def __init__(self, lengthscale=1.0, variance=1.0, period=1.0):
-        super().__init__(lengthscale, variance)
+        self.lengthscale = as_parameter("lengthscale", lengthscale)
+        self.variance = as_parameter("variance", variance)
         self.period = as_parameter("period", period)
 
     def __call__(self, x, y):

@@ -26,6 +26,32 @@ def scaled_sqdist(x: Point, y: Point, lengthscale: PerDim) -> Scalar:
     return jnp.sum(diff * diff)
 
 
+# Radial profiles: each kernel below as a function of the scaled squared distance r^2. The
+# pairwise functions and the modules' vectorised Gram path both evaluate these.
+
+
+def rbf_profile(r2):
+    return jnp.exp(-0.5 * r2)
+
+
+def matern12_profile(r2):
+    return jnp.exp(-safe_sqrt(r2))
+
+
+def matern32_profile(r2):
+    s = math.sqrt(3.0) * safe_sqrt(r2)
+    return (1 + s) * jnp.exp(-s)
+
+
+def matern52_profile(r2):
+    s = math.sqrt(5.0) * safe_sqrt(r2)
+    return (1 + s + (5.0 / 3.0) * r2) * jnp.exp(-s)
+
+
+def rational_quadratic_profile(r2, alpha):
+    return jnp.power(1 + r2 / (2 * alpha), -alpha)
+
+
 def _check(lengthscale, variance) -> None:
     check_positive("lengthscale", lengthscale)
     check_positive("variance", variance)
@@ -54,7 +80,7 @@ def rbf(x: Point, y: Point, *, lengthscale: PerDim = 1.0, variance: ArrayLike = 
     Rasmussen & Williams, *Gaussian Processes for Machine Learning* (2006), eq. 4.9.
     """
     _check(lengthscale, variance)
-    return variance * jnp.exp(-0.5 * scaled_sqdist(x, y, lengthscale))
+    return variance * rbf_profile(scaled_sqdist(x, y, lengthscale))
 
 
 def matern12(
@@ -77,8 +103,7 @@ def matern12(
     Rasmussen & Williams (2006), eq. 4.14 with $\nu = 1/2$.
     """
     _check(lengthscale, variance)
-    r = safe_sqrt(scaled_sqdist(x, y, lengthscale))
-    return variance * jnp.exp(-r)
+    return variance * matern12_profile(scaled_sqdist(x, y, lengthscale))
 
 
 def matern32(
@@ -99,8 +124,7 @@ def matern32(
     Rasmussen & Williams (2006), eq. 4.17.
     """
     _check(lengthscale, variance)
-    s = math.sqrt(3.0) * safe_sqrt(scaled_sqdist(x, y, lengthscale))
-    return variance * (1 + s) * jnp.exp(-s)
+    return variance * matern32_profile(scaled_sqdist(x, y, lengthscale))
 
 
 def matern52(
@@ -121,9 +145,7 @@ def matern52(
     Rasmussen & Williams (2006), eq. 4.17.
     """
     _check(lengthscale, variance)
-    r2 = scaled_sqdist(x, y, lengthscale)
-    s = math.sqrt(5.0) * safe_sqrt(r2)
-    return variance * (1 + s + (5.0 / 3.0) * r2) * jnp.exp(-s)
+    return variance * matern52_profile(scaled_sqdist(x, y, lengthscale))
 
 
 def rational_quadratic(
@@ -153,8 +175,7 @@ def rational_quadratic(
     """
     _check(lengthscale, variance)
     check_positive("alpha", alpha)
-    r2 = scaled_sqdist(x, y, lengthscale)
-    return variance * jnp.power(1 + r2 / (2 * alpha), -alpha)
+    return variance * rational_quadratic_profile(scaled_sqdist(x, y, lengthscale), alpha)
 
 
 def periodic(
@@ -244,7 +265,8 @@ def spectral_mixture(
     Example:
         >>> import jax.numpy as jnp
         >>> from jaxkern.kernels import spectral_mixture
-        >>> float(spectral_mixture(jnp.array([0.3]), jnp.array([0.3]), weights=jnp.array([0.5, 1.5]),
+        >>> x = jnp.array([0.3])
+        >>> float(spectral_mixture(x, x, weights=jnp.array([0.5, 1.5]),
         ...       means=jnp.array([[1.0], [3.0]]), variances=jnp.array([[0.1], [0.2]])))
         2.0
 

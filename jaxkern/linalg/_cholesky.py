@@ -12,7 +12,7 @@ from .._validation import check_ndim, default_jitter
 
 
 class Float32CholeskyWarning(UserWarning):
-    """A float32 matrix is being factorised: expect ~1e-4 relative error for ill-conditioned kernels."""
+    """A float32 matrix is being factorised: ill-conditioned kernels lose most of their digits."""
 
 
 def jittered_cholesky(
