@@ -62,13 +62,13 @@ def log_marginal_likelihood(
 
     **Returns:** the scalar log marginal likelihood.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> from jaxkern.kernels import RBF
         >>> from jaxkern.gp import log_marginal_likelihood
         >>> X = jnp.linspace(0, 1, 4)[:, None]
-        >>> round(float(log_marginal_likelihood(RBF(), X, jnp.zeros(4), noise=0.1, jitter=0.0)), 4)
-        0.1003
+        >>> round(float(log_marginal_likelihood(RBF(), X, jnp.zeros(4), noise=0.1, jitter=0.0)), 3)
+        -1.815
 
     Rasmussen & Williams (2006), Algorithm 2.1.
     """
@@ -110,7 +110,7 @@ def gp_posterior(
 
     **Returns:** a [`Posterior`][jaxkern.gp.Posterior] of shape-(m,) arrays.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> from jaxkern.kernels import RBF
         >>> from jaxkern.gp import gp_posterior

@@ -61,7 +61,7 @@ def fit(
 
     **Returns:** a [`FitResult`][jaxkern.gp.FitResult].
 
-    Example:
+    Examples:
         >>> import jax, jax.numpy as jnp
         >>> from jaxkern.kernels import RBF
         >>> from jaxkern.gp import fit

@@ -26,7 +26,7 @@ def linear(x: Point, y: Point, *, variance: ArrayLike = 1.0, bias: ArrayLike = 0
 
     **Returns:** the scalar $k(x, y)$.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> from jaxkern.kernels import linear
         >>> float(linear(jnp.array([1.0, 2.0]), jnp.array([3.0, 4.0]), bias=1.0))
@@ -56,7 +56,7 @@ def polynomial(
 
     **Returns:** the scalar $k(x, y)$.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> from jaxkern.kernels import polynomial
         >>> float(polynomial(jnp.array([1.0, 2.0]), jnp.array([3.0, 4.0]), degree=2))
@@ -131,7 +131,7 @@ def arccos(
 
     **Returns:** the scalar $k(x, y)$.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> from jaxkern.kernels import arccos
         >>> float(arccos(jnp.array([3.0, 4.0]), jnp.array([3.0, 4.0]), order=1))

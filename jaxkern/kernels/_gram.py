@@ -34,7 +34,7 @@ def gram(k: KernelFn, X: Float[Array, "n d"], Y: Float[Array, "m d"] | None = No
 
     **Returns:** the (n, m) matrix.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> from jaxkern.kernels import RBF, gram
         >>> gram(RBF(), jnp.zeros((2, 3))).tolist()
@@ -75,7 +75,7 @@ def gram_diag(k: KernelFn, X: Float[Array, "n d"]) -> Float[Array, " n"]:
 
     **Returns:** shape (n,).
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> from jaxkern.kernels import Linear, gram_diag
         >>> gram_diag(Linear(), jnp.array([[1.0, 2.0], [3.0, 4.0]])).tolist()
@@ -170,7 +170,7 @@ def kernel_matvec(
 
     **Returns:** shape (n,) or (n, r).
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> from jaxkern.kernels import RBF, kernel_matvec
         >>> X = jnp.linspace(0, 1, 5)[:, None]

@@ -71,7 +71,7 @@ def rbf(x: Point, y: Point, *, lengthscale: PerDim = 1.0, variance: ArrayLike = 
 
     **Returns:** the scalar $k(x, y)$.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> from jaxkern.kernels import rbf
         >>> round(float(rbf(jnp.array([0.0]), jnp.array([1.0]), lengthscale=2.0)), 6)
@@ -94,7 +94,7 @@ def matern12(
 
     **Returns:** the scalar $k(x, y)$.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> from jaxkern.kernels import matern12
         >>> round(float(matern12(jnp.array([0.0]), jnp.array([1.0]))), 6)
@@ -115,11 +115,11 @@ def matern32(
 
     **Returns:** the scalar $k(x, y)$.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> from jaxkern.kernels import matern32
         >>> round(float(matern32(jnp.array([0.0]), jnp.array([1.0]))), 6)
-        0.483335
+        0.483358
 
     Rasmussen & Williams (2006), eq. 4.17.
     """
@@ -136,7 +136,7 @@ def matern52(
 
     **Returns:** the scalar $k(x, y)$.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> from jaxkern.kernels import matern52
         >>> round(float(matern52(jnp.array([0.0]), jnp.array([1.0]))), 6)
@@ -165,7 +165,7 @@ def rational_quadratic(
 
     **Returns:** the scalar $k(x, y)$.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> from jaxkern.kernels import rational_quadratic
         >>> round(float(rational_quadratic(jnp.array([0.0]), jnp.array([1.0]), alpha=2.0)), 6)
@@ -197,7 +197,7 @@ def periodic(
 
     **Returns:** the scalar $k(x, y)$.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> from jaxkern.kernels import periodic
         >>> round(float(periodic(jnp.array([0.0]), jnp.array([3.0]), period=3.0)), 6)
@@ -225,7 +225,7 @@ def cosine(x: Point, y: Point, *, period: PerDim = 1.0, variance: ArrayLike = 1.
 
     **Returns:** the scalar $k(x, y)$.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> from jaxkern.kernels import cosine
         >>> round(float(cosine(jnp.array([0.0]), jnp.array([0.5]))), 6)
@@ -262,7 +262,7 @@ def spectral_mixture(
 
     **Returns:** the scalar $k(x, y)$.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> from jaxkern.kernels import spectral_mixture
         >>> x = jnp.array([0.3])

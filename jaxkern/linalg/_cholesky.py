@@ -37,7 +37,7 @@ def jittered_cholesky(
 
     **Returns:** the lower-triangular factor $L$.
 
-    Example:
+    Examples:
         >>> import jax.numpy as jnp
         >>> from jaxkern.linalg import jittered_cholesky
         >>> jittered_cholesky(jnp.array([[4.0, 2.0], [2.0, 3.0]]), jitter=0.0).tolist()

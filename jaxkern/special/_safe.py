@@ -19,7 +19,7 @@ def safe_sqrt(x: Float[ArrayLike, "..."]) -> Float[Array, "..."]:
 
     **Returns:** $\sqrt{\max(x, 0)}$, with gradient 0 where $x \le 0$.
 
-    Example:
+    Examples:
         >>> import jax
         >>> from jaxkern.special import safe_sqrt
         >>> float(jax.grad(safe_sqrt)(0.0))
@@ -40,7 +40,7 @@ def safe_norm(x: Float[ArrayLike, "... d"], axis: int = -1) -> Float[Array, "...
 
     **Returns:** the norms, with the reduced axis removed.
 
-    Example:
+    Examples:
         >>> import jax, jax.numpy as jnp
         >>> from jaxkern.special import safe_norm
         >>> jax.grad(safe_norm)(jnp.zeros(3)).tolist()

@@ -88,8 +88,9 @@ def test_not_positive_definite_raises_under_jit(getkey):
 
 def test_float32_cholesky_warns():
     X = jnp.linspace(0, 1, 5, dtype=jnp.float32)[:, None]
+    k = K.RBF(lengthscale=np.float32(1.0), variance=np.float32(1.0))
     with pytest.warns(jaxkern.Float32CholeskyWarning):
-        log_marginal_likelihood(K.RBF(), X, jnp.zeros(5, jnp.float32), noise=0.1)
+        log_marginal_likelihood(k, X, jnp.zeros(5, jnp.float32), noise=0.1)
 
 
 @pytest.mark.parametrize("call, name", [
