@@ -129,7 +129,7 @@ def _run(quick: bool) -> dict:
     speed = _bq_speed(50 if quick else 1000, 15, 3 if quick else 9)
     print(_harness.table(speed, ["kernel", "intervals x nodes", "jaxkern_s", "probnum_s",
                                  "ratio", "max |jaxkern - probnum|", "max rel. error vs exact"]))
-    payload = {"bq_speed": speed}
+    payload = {"dtype": "float64", "bq_speed": speed}
     if not quick:
         nodes = range(5, 11)
         tables = intrl_tables(nodes)

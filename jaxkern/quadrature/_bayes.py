@@ -62,7 +62,7 @@ def bq_weights(
     - `nodes`: shape (n, d), or (n,) for an interval; $n \ge 2$.
     - `measure`: a [`LebesgueMeasure`][jaxkern.quadrature.LebesgueMeasure] or
       [`GaussianMeasure`][jaxkern.quadrature.GaussianMeasure].
-    - `jitter`: $\epsilon$; defaults to [`default_jitter`][jaxkern.linalg.default_jitter].
+    - `jitter`: $\epsilon$; defaults to `jaxkern.linalg.default_jitter` of the dtype.
 
     **Returns:** a [`QuadratureRule`][jaxkern.quadrature.QuadratureRule].
 
