@@ -41,7 +41,7 @@ def _as_points(nodes) -> Array:
 
 
 def bq_weights(
-    kernel, nodes: Float[ArrayLike, "n *d"], measure, *, jitter: float | None = None
+    kernel, nodes: Float[ArrayLike, "n ..."], measure, *, jitter: float | None = None
 ) -> QuadratureRule:
     r"""Bayesian-quadrature weights for a kernel, nodes and measure.
 
@@ -90,8 +90,8 @@ def bq_weights(
 
 
 def bayesian_quadrature(
-    values: Float[ArrayLike, "n *batch"],
-    nodes: Float[ArrayLike, "n *d"],
+    values: Float[ArrayLike, "n ..."],
+    nodes: Float[ArrayLike, "n ..."],
     kernel,
     measure,
     *,

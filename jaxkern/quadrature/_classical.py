@@ -29,7 +29,7 @@ def _check_samples(values, nodes, minimum: int) -> None:
 
 
 def trapezoid(
-    values: Float[ArrayLike, "n *batch"], nodes: Float[ArrayLike, " n"]
+    values: Float[ArrayLike, "n ..."], nodes: Float[ArrayLike, " n"]
 ) -> Float[Array, "*batch"]:
     r"""Composite trapezoidal rule on sampled values, for any (sorted) spacing.
 
@@ -60,7 +60,7 @@ def trapezoid(
 
 
 def simpson(
-    values: Float[ArrayLike, "n *batch"], nodes: Float[ArrayLike, " n"]
+    values: Float[ArrayLike, "n ..."], nodes: Float[ArrayLike, " n"]
 ) -> Float[Array, "*batch"]:
     r"""Composite Simpson rule on an odd number of sampled values, any (sorted) spacing.
 
@@ -117,7 +117,8 @@ def gauss_legendre(
     r"""Gauss–Legendre nodes and weights on $[a, b]$, exact for polynomials of degree $2n - 1$.
 
     $$\int_a^b f(t)\, dt \approx \sum_{i=1}^n w_i f(t_i), \qquad
-        t_i = \tfrac{a + b}{2} + \tfrac{b - a}{2}\, \xi_i, \quad w_i = \tfrac{b - a}{2}\, \omega_i,$$
+        t_i = \tfrac{a + b}{2} + \tfrac{b - a}{2}\, \xi_i, \quad
+        w_i = \tfrac{b - a}{2}\, \omega_i,$$
     with $(\xi_i, \omega_i)$ the roots of the Legendre polynomial $P_n$ and their weights
     (computed once per $n$ in float64 and cast).
 

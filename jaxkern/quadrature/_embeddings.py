@@ -86,7 +86,8 @@ def rbf_lebesgue_variance(
 
     With $L_i = b_i - a_i$,
     $$v_0 = \sigma^2 \prod_{i=1}^d \left[2 \ell_i^2 \bigl(e^{-L_i^2 / 2\ell_i^2} - 1\bigr)
-        + \sqrt{2\pi}\, \ell_i L_i \operatorname{erf}\Bigl(\tfrac{L_i}{\sqrt2\, \ell_i}\Bigr)\right].$$
+        + \sqrt{2\pi}\, \ell_i L_i
+        \operatorname{erf}\Bigl(\tfrac{L_i}{\sqrt2\, \ell_i}\Bigr)\right].$$
 
     **Arguments:** as [`rbf_lebesgue_mean`][jaxkern.quadrature.rbf_lebesgue_mean], less `x`.
 
@@ -113,7 +114,7 @@ def rbf_lebesgue_variance(
 def rbf_gaussian_mean(
     x: Point, *, mean: PerDim, cov: PerDim, lengthscale: PerDim = 1.0, variance: ArrayLike = 1.0
 ) -> Float[Array, ""]:
-    r"""Kernel mean of the RBF kernel under the Gaussian measure $\mathcal N(\mu, \operatorname{diag}(s^2))$.
+    r"""Kernel mean of the RBF kernel under a diagonal Gaussian measure $\mathcal N(\mu, s^2)$.
 
     $$z(x) = \sigma^2 \prod_{i=1}^d \frac{\ell_i}{\sqrt{\ell_i^2 + s_i^2}}
         \exp\left(-\frac{(x_i - \mu_i)^2}{2(\ell_i^2 + s_i^2)}\right).$$
@@ -181,7 +182,9 @@ def _matern_tables(nu: float) -> tuple[float, np.ndarray, float, np.ndarray]:
     """
     m = int(nu - 0.5)
     f = math.factorial
-    p = np.array([f(m) / f(2 * m) * f(2 * m - j) / (f(m - j) * f(j)) * 2.0**j for j in range(m + 1)])
+    p = np.array(
+        [f(m) / f(2 * m) * f(2 * m - j) / (f(m - j) * f(j)) * 2.0**j for j in range(m + 1)]
+    )
 
     def integrate(c):
         # int_0^U c(u) e^{-u} du = sum_j c_j j! - e^{-U} sum_i U^i/i! sum_{j>=i} c_j j!

@@ -188,7 +188,8 @@ class BQRule(eqx.Module):
     r"""Bayesian quadrature with a fixed kernel on the interval the nodes span.
 
     Called as `rule(values, nodes)` with nodes of shape (n,), it returns the posterior mean
-    of $\int_{t_0}^{t_{n-1}} f$ (see [`bayesian_quadrature`][jaxkern.quadrature.bayesian_quadrature]).
+    of $\int_{t_0}^{t_{n-1}} f$
+    (see [`bayesian_quadrature`][jaxkern.quadrature.bayesian_quadrature]).
     A pytree, so it passes through `jit` with its kernel's hyperparameters as leaves.
 
     **Fields:** `kernel`, a supported kernel module; `jitter` (static), as in

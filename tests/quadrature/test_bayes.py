@@ -112,13 +112,15 @@ def test_transforms():
     values = jnp.stack([jnp.exp(t), t**2, jnp.sin(t)])
     ell = jnp.asarray(0.3, FLOAT)
     batched = jax.jit(jax.vmap(integral, in_axes=(0, 0, 0, None)))(lows, lows + 0.1, values, ell)
-    looped = jnp.stack([jax.jit(integral)(a, a + 0.1, v, ell) for a, v in zip(lows, values)])
+    one = jax.jit(integral)
+    looped = jnp.stack([one(a, a + 0.1, v, ell) for a, v in zip(lows, values, strict=True)])
     assert_close(batched, looped, rtol32=1e-4)
     rule = jax.jit(bq_weights)(k, t, LebesgueMeasure(0.0, 0.1))
     assert rule.weights.shape == (5,) and rule.weights.dtype == FLOAT
     # Differentiable in the hyperparameters (smooth kernel, well-spread nodes).
     nodes = jnp.linspace(0.0, 1.0, 6, dtype=FLOAT)
-    check_grads(jax.jit(lambda ell: bq_weights(Matern52(ell), nodes, LebesgueMeasure(0.0, 1.0)).variance),
+    measure = LebesgueMeasure(0.0, 1.0)
+    check_grads(jax.jit(lambda ell: bq_weights(Matern52(ell), nodes, measure).variance),
                 (jnp.asarray(0.4, FLOAT),), order=1, modes=["rev"], eps=grad_check_eps(),
                 rtol=None if X64 else 5e-2)
 
