@@ -96,7 +96,7 @@ def rbf_lebesgue_variance(
     Example:
         >>> from jaxkern.quadrature import rbf_lebesgue_variance
         >>> round(float(rbf_lebesgue_variance(lower=0.0, upper=1.0)), 6)
-        0.924310
+        0.92431
 
     Briol et al. (2019), Table 1.
     """

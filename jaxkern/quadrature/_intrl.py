@@ -199,9 +199,9 @@ class BQRule(eqx.Module):
         >>> import jax.numpy as jnp
         >>> from jaxkern.kernels import Matern72
         >>> from jaxkern.quadrature import BQRule
-        >>> t = jnp.linspace(0.0, 1.0, 5)
-        >>> round(float(BQRule(Matern72(0.3))(t**2, t)), 4)
-        0.3333
+        >>> t = jnp.linspace(0.0, 1.0, 9)
+        >>> round(float(BQRule(Matern72(0.5))(t**2, t)), 3)  # int_0^1 t^2 = 1/3
+        0.334
     """
 
     kernel: eqx.Module
