@@ -24,6 +24,7 @@ from ..helpers import FLOAT, X64, assert_close, grad_check_eps
                                               ("matern72", Matern72(0.3), 3.5),
                                               ("matern12", Matern12(0.3), 0.5)])
 def test_matches_probnum(name, kernel, nu):
+    pytest.importorskip("probnum")
     bayesquad_from_data, _ = probnum_bq()
     from probnum.randprocs.kernels import ExpQuad, Matern
 

@@ -53,6 +53,26 @@ def test_ode_solver_matches_matrix_exponential():
     assert_close(ys, want, rtol64=1e-8, rtol32=1e-4, atol64=1e-10, atol32=1e-5)
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(not X64, reason="compares at 1e-8 tolerances")
+def test_trajectory_matches_diffrax():
+    diffrax = pytest.importorskip("diffrax")
+    from jaxkern.quadrature._intrl import _simulate
+
+    p = sin_system()
+    ts = jnp.linspace(0.0, 0.5, 6)
+    ours, _ = jax.jit(lambda x: _simulate(p, p.w0, x, ts, 1e-10, 1e-10))(p.x0)
+
+    def field(t, x, args):
+        return p.drift(x) + p.input_matrix(x) @ improved_policy(p, p.w0, x)
+
+    # Reference: diffrax 0.7.2's Dopri5 with its PID step-size controller.
+    sol = diffrax.diffeqsolve(diffrax.ODETerm(field), diffrax.Dopri5(), 0.0, 0.5, None, p.x0,
+                              saveat=diffrax.SaveAt(ts=ts),
+                              stepsize_controller=diffrax.PIDController(rtol=1e-10, atol=1e-10))
+    assert_close(ours, sol.ys, rtol64=1e-8, atol64=1e-10)
+
+
 def test_first_evaluation_is_the_lyapunov_solution():
     # From w0 = 0 (u = 0) the exact-integral evaluation returns the zero policy's value:
     # A'P + PA + Q = 0 (reference: SciPy's Lyapunov solver).
