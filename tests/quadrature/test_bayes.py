@@ -90,8 +90,8 @@ EXACT = (np.e * (np.cos(1) + np.sin(1)) - 1) / 2  # int_0^1 e^t cos t dt
 @pytest.mark.parametrize("kernel, nu", [(Matern12(0.5), 0.5), (Matern32(0.5), 1.5),
                                         (Matern52(0.5), 2.5), (Matern72(0.5), 3.5)])
 def test_matern_bq_convergence_rate(kernel, nu):
-    # Over N = 8..48 the default jitter (1e-10) is still below the error for every order.
-    ns = np.array([8, 16, 32, 48])
+    # Over N = 8..32 the default jitter (1e-10) is still below the error for every order.
+    ns = np.array([8, 16, 32])
     slope = np.polyfit(np.log(ns - 1), np.log(_errors(kernel, ns, _f, EXACT)), 1)[0]
     assert -slope >= nu + 0.5 - 0.3, slope
 
