@@ -11,6 +11,10 @@ from ._dot_product import polynomial as polynomial
 from ._gram import gram as gram
 from ._gram import gram_diag as gram_diag
 from ._gram import kernel_matvec as kernel_matvec
+from ._matern72 import Matern72 as Matern72
+from ._matern72 import ProductMatern as ProductMatern
+from ._matern72 import matern72 as matern72
+from ._matern72 import product_matern as product_matern
 from ._modules import RBF as RBF
 from ._modules import ArcCosine as ArcCosine
 from ._modules import Cosine as Cosine
@@ -45,8 +49,10 @@ __all__ = [
     "Matern12",
     "Matern32",
     "Matern52",
+    "Matern72",
     "Periodic",
     "Polynomial",
+    "ProductMatern",
     "ProductKernel",
     "RBF",
     "RadialKernel",
@@ -63,8 +69,10 @@ __all__ = [
     "matern12",
     "matern32",
     "matern52",
+    "matern72",
     "periodic",
     "polynomial",
+    "product_matern",
     "rational_quadratic",
     "rbf",
     "scaled_sqdist",

@@ -1,0 +1,94 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.integrate
+import scipy.special
+from jax.test_util import check_grads
+
+from jaxkern.quadrature import gauss_legendre, simpson, trapezoid
+
+from ..helpers import FLOAT, X64, assert_close, grad_check_eps
+
+
+def _uneven(key, n):
+    return jnp.sort(jax.random.uniform(key, (n,), dtype=FLOAT, minval=0.0, maxval=2.0))
+
+
+def test_trapezoid_matches_scipy(getkey):
+    t = _uneven(getkey(), 11)
+    f = jnp.stack([jnp.sin(t), t**2], axis=1)
+    # Reference: scipy.integrate.trapezoid on the same float64 samples.
+    ref = scipy.integrate.trapezoid(np.asarray(f, np.float64), np.asarray(t, np.float64), axis=0)
+    assert_close(trapezoid(f, t), ref)
+
+
+@pytest.mark.parametrize("n", [3, 9])
+def test_simpson_matches_scipy(getkey, n):
+    t = _uneven(getkey(), n)
+    f = jnp.exp(jnp.cos(3 * t))
+    # Reference: scipy.integrate.simpson, which uses the same uneven-interval formula for odd n.
+    ref = scipy.integrate.simpson(np.asarray(f, np.float64), x=np.asarray(t, np.float64))
+    assert_close(simpson(f, t), ref, rtol32=1e-4)
+
+
+def test_gauss_legendre_matches_scipy():
+    rule = gauss_legendre(7, lower=-1.0, upper=1.0)
+    # Reference: scipy.special.roots_legendre (Golub–Welsch eigenvalues, independent of NumPy's).
+    x, w = scipy.special.roots_legendre(7)
+    assert_close(rule.nodes, x, rtol64=1e-13, atol64=1e-15, atol32=1e-6)
+    assert_close(rule.weights, w, rtol64=1e-13)
+
+
+@pytest.mark.parametrize("n", [1, 3, 6])
+def test_gauss_legendre_exact_for_degree_2n_minus_1(n):
+    # Property: exact for polynomials up to degree 2n - 1 on [a, b].
+    a, b = 0.5, 2.0
+    rule = gauss_legendre(n, lower=a, upper=b)
+    for k in range(2 * n):
+        exact = (b ** (k + 1) - a ** (k + 1)) / (k + 1)
+        assert_close(rule.weights @ rule.nodes**k, exact, rtol64=1e-13, rtol32=1e-5)
+
+
+def test_trapezoid_and_simpson_convergence_slopes():
+    # Smooth integrand with a known integral: int_0^1 e^t cos(t) dt = (e (cos 1 + sin 1) - 1) / 2.
+    exact = (np.e * (np.cos(1) + np.sin(1)) - 1) / 2
+    ns = np.array([5, 9, 17, 33, 65])
+    trap, simp = [], []
+    for n in ns:
+        t = jnp.linspace(0.0, 1.0, int(n), dtype=FLOAT)
+        f = jnp.exp(t) * jnp.cos(t)
+        trap.append(abs(float(jax.jit(trapezoid)(f, t)) - exact))
+        simp.append(abs(float(jax.jit(simpson)(f, t)) - exact))
+    slope = np.polyfit(np.log(ns - 1), np.log(trap), 1)[0]
+    assert abs(slope + 2) <= 0.1, slope
+    if X64:  # Simpson errors reach float32 rounding by n = 17.
+        assert abs(np.polyfit(np.log(ns - 1), np.log(simp), 1)[0] + 4) <= 0.2
+
+
+def test_transforms(getkey):
+    t = _uneven(getkey(), 7)
+    f = jnp.sin(t)
+    assert_close(jax.jit(simpson)(f, t), simpson(f, t))
+    batched = jax.vmap(trapezoid, in_axes=(1, None))(jnp.stack([f, 2 * f], axis=1), t)
+    assert_close(batched, jnp.array([1.0, 2.0], FLOAT) * trapezoid(f, t))
+    eps = grad_check_eps()
+    check_grads(jax.jit(trapezoid), (f, t), order=1, modes=["rev"], eps=eps)
+    check_grads(jax.jit(simpson), (f, t), order=1, modes=["rev"], eps=eps,
+                rtol=None if X64 else 1e-2)
+    grads = jax.grad(lambda a, b: gauss_legendre(4, lower=a, upper=b).weights.sum(), (0, 1))(
+        jnp.asarray(0.0, FLOAT), jnp.asarray(1.0, FLOAT)
+    )
+    assert_close(jnp.stack(grads), [-1.0, 1.0])
+
+
+def test_bad_inputs():
+    t = jnp.linspace(0.0, 1.0, 5, dtype=FLOAT)
+    with pytest.raises(ValueError, match="values"):
+        trapezoid(t[:4], t)
+    with pytest.raises(ValueError, match="nodes"):
+        trapezoid(t[:1], t[:1])
+    with pytest.raises(ValueError, match="nodes"):
+        simpson(t[:4], t[:4])
+    with pytest.raises(ValueError, match="`n`"):
+        gauss_legendre(0)
