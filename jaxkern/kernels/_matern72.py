@@ -16,10 +16,16 @@ from jaxtyping import Array, ArrayLike, Float
 from .._validation import check_positive
 from ..special import safe_sqrt
 from . import _stationary as st
-from ._modules import Kernel, as_parameter
+from ._modules import Kernel, RadialKernel, as_parameter
 
 Point = Float[ArrayLike, " d"]
 PerDim = Float[ArrayLike, "*d"]
+
+
+def matern72_profile(r2):
+    """Matérn-7/2 as a function of the scaled squared distance (see `_stationary`)."""
+    s = math.sqrt(7.0) * safe_sqrt(r2)
+    return (1 + s + 0.4 * (7.0 * r2) + s * (7.0 * r2) / 15) * jnp.exp(-s)
 
 
 def matern72(
@@ -44,23 +50,14 @@ def matern72(
     """
     check_positive("lengthscale", lengthscale)
     check_positive("variance", variance)
-    r2 = st.scaled_sqdist(x, y, lengthscale)
-    s = math.sqrt(7.0) * safe_sqrt(r2)
-    return variance * (1 + s + 0.4 * (7.0 * r2) + s * (7.0 * r2) / 15) * jnp.exp(-s)
+    return variance * matern72_profile(st.scaled_sqdist(x, y, lengthscale))
 
 
-class Matern72(Kernel):
+class Matern72(RadialKernel):
     """Module form of [`matern72`][jaxkern.kernels.matern72]: fields `lengthscale`, `variance`."""
 
-    lengthscale: Array
-    variance: Array
-
-    def __init__(self, lengthscale: ArrayLike = 1.0, variance: ArrayLike = 1.0):
-        self.lengthscale = as_parameter("lengthscale", lengthscale)
-        self.variance = as_parameter("variance", variance)
-
-    def __call__(self, x, y):
-        return matern72(x, y, lengthscale=self.lengthscale, variance=self.variance)
+    def profile(self, r2):
+        return self.variance * matern72_profile(r2)
 
 
 #: The one-dimensional Matérn kernels by smoothness $\nu$.
