@@ -40,10 +40,10 @@ def _theta_spectrum(lmax: int) -> np.ndarray:
     # At (sin t, 0, cos t) the azimuth is 0, so Y_{l,k} (k >= 0) is t_{lk}(t) on all of the torus.
     values = real_harmonics(np.sin(theta), np.zeros(n), np.cos(theta), lmax, xp=np)
     table = np.zeros((lmax + 1, lmax + 1, 2 * lmax + 1), np.complex128)
-    for l in range(lmax + 1):
-        for k in range(l + 1):
-            spec = np.fft.fft(values[l * l + l + k]) / n
-            table[k, l] = np.concatenate([spec[n - lmax:], spec[: lmax + 1]])
+    for ell in range(lmax + 1):
+        for k in range(ell + 1):
+            spec = np.fft.fft(values[ell * ell + ell + k]) / n
+            table[k, ell] = np.concatenate([spec[n - lmax:], spec[: lmax + 1]])
     return table
 
 
@@ -71,35 +71,35 @@ def back_table(lmax: int, umax: int) -> np.ndarray:
 
 
 @functools.cache
-def _gather_index(lmax: int) -> tuple[np.ndarray, np.ndarray]:
+def gather_index(lmax: int) -> tuple[np.ndarray, np.ndarray]:
     """Flat indices of $c_{l,k}$ and $c_{l,-k}$ as [k, l] arrays; missing entries point at an
     appended zero (index (lmax+1)**2)."""
     zero = (lmax + 1) ** 2
     pos = np.full((lmax + 1, lmax + 1), zero)
     neg = np.full((lmax + 1, lmax + 1), zero)
-    for l in range(lmax + 1):
-        for k in range(l + 1):
-            pos[k, l] = l * l + l + k
+    for ell in range(lmax + 1):
+        for k in range(ell + 1):
+            pos[k, ell] = ell * ell + ell + k
             if k:
-                neg[k, l] = l * l + l - k
+                neg[k, ell] = ell * ell + ell - k
     return pos, neg
 
 
 @functools.cache
-def _scatter_index(lmax: int) -> np.ndarray:
+def scatter_index(lmax: int) -> np.ndarray:
     """For each flat (l, m): its place in concat(Re part [k, l], Im part [k, l]) flattened."""
     size = (lmax + 1) ** 2
     index = np.zeros(size, np.int64)
-    for l in range(lmax + 1):
-        for m in range(-l, l + 1):
+    for ell in range(lmax + 1):
+        for m in range(-ell, ell + 1):
             k = abs(m)
-            index[l * l + l + m] = (size if m < 0 else 0) + k * (lmax + 1) + l
+            index[ell * ell + ell + m] = (size if m < 0 else 0) + k * (lmax + 1) + ell
     return index
 
 
 def half_spectrum(x: Float[Array, "*batch n"], lmax: int) -> Complex[Array, "*batch u k"]:
     """$H_{uk}$, shape (..., 2 lmax + 1, lmax + 1), u centred."""
-    pos, neg = _gather_index(lmax)
+    pos, neg = gather_index(lmax)
     padded = jnp.concatenate([x, jnp.zeros(x.shape[:-1] + (1,), x.dtype)], axis=-1)
     z = jax.lax.complex(padded[..., pos], -padded[..., neg])
     table = jnp.asarray(forward_table(lmax), dtype=complex_dtype(x.dtype))
@@ -115,7 +115,7 @@ def from_half_spectrum(h: Complex[Array, "*batch u k"], lmax: int) -> Float[Arra
         [2 * jnp.real(s).reshape(s.shape[:-2] + (-1,)),
          -2 * jnp.imag(s).reshape(s.shape[:-2] + (-1,))], axis=-1
     )
-    return flat[..., _scatter_index(lmax)]
+    return flat[..., scatter_index(lmax)]
 
 
 def as_coefficients(name: str, x) -> Array:
@@ -126,7 +126,7 @@ def as_coefficients(name: str, x) -> Array:
     return x
 
 
-def sh_to_fourier(x: Float[ArrayLike, "*batch n"]) -> Complex[Array, "*batch 2L+1 2L+1"]:
+def sh_to_fourier(x: Float[ArrayLike, "*batch n"]) -> Complex[Array, "*batch u v"]:
     r"""2D Fourier coefficients on the $(\theta, \phi)$ torus of a function given by its
     spherical-harmonic coefficients.
 
@@ -161,8 +161,8 @@ def sh_to_fourier(x: Float[ArrayLike, "*batch n"]) -> Complex[Array, "*batch 2L+
 
 
 def fourier_to_sh(
-    f: Complex[ArrayLike, "*batch 2U+1 2V+1"], *, lmax: int
-) -> Float[Array, "*batch (lmax+1)**2"]:
+    f: Complex[ArrayLike, "*batch u v"], *, lmax: int
+) -> Float[Array, "*batch n"]:
     r"""Spherical-harmonic coefficients of a real function given by 2D Fourier coefficients.
 
     $$x_{lm} = \int_{S^2} f\, Y_{lm}\, d\Omega, \qquad

@@ -13,11 +13,18 @@ from __future__ import annotations
 
 import functools
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
-from ._fourier import as_coefficients, from_half_spectrum, half_spectrum
+from ._fourier import (
+    as_coefficients,
+    back_table,
+    forward_table,
+    gather_index,
+    scatter_index,
+)
 from ._harmonics import check_lmax, degree_of, real_harmonics, sphere_quadrature
 
 
@@ -79,21 +86,74 @@ def fft_size(n: int) -> int:
         m += 1
 
 
-def torus_values(x: Float[Array, "*batch n"], lmax: int, size: int) -> Float[Array, "*batch s s"]:
-    """The function with coefficients `x` sampled on a size x size equispaced torus grid."""
-    h = half_spectrum(x, lmax)  # (..., 2 lmax + 1, lmax + 1), u centred
-    zeros = jnp.zeros(h.shape[:-2] + (size - 2 * lmax - 1, lmax + 1), h.dtype)
-    wrapped = jnp.concatenate([h[..., lmax:, :], zeros, h[..., :lmax, :]], axis=-2)
-    pad = [(0, 0)] * (wrapped.ndim - 1) + [(0, size // 2 - lmax)]
-    return jnp.fft.irfft2(jnp.pad(wrapped, pad), s=(size, size), norm="forward")
+def _theta(n: int) -> np.ndarray:
+    return 2 * np.pi * np.arange(n) / n
 
 
-def torus_to_sh(values: Float[Array, "*batch s s"], umax: int, lmax: int) -> Float[Array, "..."]:
-    """Coefficients up to `lmax` of a torus function of frequencies at most `umax` in theta."""
-    size = values.shape[-1]
-    spec = jnp.fft.rfft2(values, norm="forward")[..., : lmax + 1]
-    centred = jnp.concatenate([spec[..., size - umax:, :], spec[..., : umax + 1, :]], axis=-2)
-    return from_half_spectrum(centred, lmax)
+@functools.cache
+def synthesis_table(lmax: int, n: int) -> np.ndarray:
+    """[k, l, j]: the forward Fourier table composed with the inverse DFT in theta, at the
+    rows theta_j = 2 pi j / n, j = 0..n/2 (the torus symmetry makes the other rows redundant).
+
+    Real, since each theta part t_lk(theta) is a real function.
+    """
+    u = np.arange(-lmax, lmax + 1)
+    table = np.einsum("klu,ju->klj", forward_table(lmax),
+                      np.exp(1j * np.outer(_theta(n)[: n // 2 + 1], u)))
+    return np.ascontiguousarray(table.real)
+
+
+@functools.cache
+def analysis_table(lmax: int, umax: int, n: int) -> np.ndarray:
+    """[k, l, j]: the back Fourier table composed with the DFT in theta (n points, exact for
+    theta frequencies up to umax < n / 2), folded onto the rows j = 0..n/2.
+
+    On the torus g(2 pi - theta, phi + pi) = g(theta, phi), so the phi coefficient k of row
+    n - j is (-1)^k times that of row j, and rows past n/2 fold into their mirror rows.
+    """
+    u = np.arange(-umax, umax + 1)
+    omega = np.einsum("klu,ju->klj", back_table(lmax, umax),
+                      np.exp(-1j * np.outer(_theta(n), u))).real / n
+    half = n // 2
+    folded = omega[..., : half + 1].copy()
+    sign = (-1.0) ** np.arange(lmax + 1)
+    folded[..., 1:half] += sign[:, None, None] * omega[..., n - 1: half: -1]
+    return folded
+
+
+def torus_values(
+    x: Float[Array, "*batch n"], lmax: int, n_theta: int, n_phi: int
+) -> Float[Array, "*batch rows n_phi"]:
+    """The function with coefficients `x` on the torus grid rows theta_j = 2 pi j / n_theta,
+    j = 0..n_theta/2, and n_phi equispaced phi (phi by a real inverse FFT)."""
+    pos, neg = gather_index(lmax)
+    padded = jnp.concatenate([x, jnp.zeros(x.shape[:-1] + (1,), x.dtype)], axis=-1)
+    # exp(i k phi) coefficient (c_{l,k} - i c_{l,-k}) / 2: real and imaginary parts apart.
+    parts = jnp.stack([padded[..., pos], -padded[..., neg]], axis=-3)
+    table = jnp.asarray(synthesis_table(lmax, n_theta), dtype=x.dtype)
+    a = jnp.einsum("...skl,klj->...sjk", parts, table)
+    spec = jax.lax.complex(a[..., 0, :, :], a[..., 1, :, :])
+    pad = [(0, 0)] * (spec.ndim - 1) + [(0, n_phi // 2 - lmax)]
+    return jnp.fft.irfft(jnp.pad(spec, pad), n=n_phi, norm="forward")
+
+
+def torus_to_sh(
+    values: Float[Array, "*batch rows n_phi"], umax: int, lmax: int, n_theta: int
+) -> Float[Array, "*batch n"]:
+    """Coefficients up to `lmax` of a torus function of theta frequency at most `umax`,
+    given on the rows of `torus_values` (phi by a real FFT)."""
+    spec = jnp.fft.rfft(values, norm="forward")[..., : lmax + 1]
+    parts = jnp.stack([jnp.real(spec), -jnp.imag(spec)], axis=-3)
+    table = jnp.asarray(analysis_table(lmax, umax, n_theta), dtype=values.dtype)
+    s = 2 * jnp.einsum("...sjk,klj->...skl", parts, table)
+    return s.reshape(s.shape[:-3] + (-1,))[..., scatter_index(lmax)]
+
+
+def grid_sizes(umax: int, lmax_out: int) -> tuple[int, int]:
+    """(n_theta, n_phi) for an exact product of theta/phi frequency `umax` projected to
+    `lmax_out`: n_theta even and > 2 umax; n_phi > umax + lmax_out (no aliasing below
+    lmax_out) and > 2 lmax_out."""
+    return 2 * umax + 2, fft_size(max(umax, lmax_out) + lmax_out + 1)
 
 
 def _broadcast(x, y) -> tuple:
@@ -158,9 +218,9 @@ def gaunt_product(
     if method != "fft":
         raise ValueError(f"`method` must be 'fft' or 'direct', got {method!r}.")
     umax = lmax1 + lmax2
-    size = fft_size(2 * max(umax, lmax_out) + 1)
-    values = torus_values(x, lmax1, size) * torus_values(y, lmax2, size)
-    return torus_to_sh(values, umax, lmax_out)
+    n_theta, n_phi = grid_sizes(umax, lmax_out)
+    values = torus_values(x, lmax1, n_theta, n_phi) * torus_values(y, lmax2, n_theta, n_phi)
+    return torus_to_sh(values, umax, lmax_out, n_theta)
 
 
 def gaunt_powers(
@@ -199,9 +259,9 @@ def gaunt_powers(
         raise ValueError(f"`max_power` must be an int >= 1, got {max_power!r}.")
     umax = max_power * lmax
     lmax_out = umax if lmax_out is None else check_lmax("lmax_out", lmax_out)
-    size = fft_size(2 * max(umax, lmax_out) + 1)
-    values = torus_values(x, lmax, size)
+    n_theta, n_phi = grid_sizes(umax, lmax_out)
+    values = torus_values(x, lmax, n_theta, n_phi)
     powers = [values]
     for _ in range(max_power - 1):
         powers.append(powers[-1] * values)
-    return torus_to_sh(jnp.stack(powers, axis=-3), umax, lmax_out)
+    return torus_to_sh(jnp.stack(powers, axis=-3), umax, lmax_out, n_theta)

@@ -66,9 +66,9 @@ def _recurrence(lmax: int) -> tuple:
     a = {}
     b = {}
     for m in range(lmax + 1):
-        for l in range(m + 2, lmax + 1):
-            a[l, m] = math.sqrt((4 * l * l - 1) / (l * l - m * m))
-            b[l, m] = math.sqrt(((l - 1) ** 2 - m * m) / (4 * (l - 1) ** 2 - 1))
+        for ell in range(m + 2, lmax + 1):
+            a[ell, m] = math.sqrt((4 * ell * ell - 1) / (ell * ell - m * m))
+            b[ell, m] = math.sqrt(((ell - 1) ** 2 - m * m) / (4 * (ell - 1) ** 2 - 1))
     return diag, a, b
 
 
@@ -82,13 +82,13 @@ def real_harmonics(x, y, z, lmax: int, xp=jnp) -> list:
     diag, a, b = _recurrence(lmax)
     sqrt2 = math.sqrt(2.0)
     # Legendre part: p[l][m] = bar P_l^m(z) / sin^m(theta), a polynomial in z.
-    p = [[None] * (l + 1) for l in range(lmax + 1)]
+    p = [[None] * (ell + 1) for ell in range(lmax + 1)]
     for m in range(lmax + 1):
         p[m][m] = diag[m] + 0 * z
         if m + 1 <= lmax:
             p[m + 1][m] = math.sqrt(2 * m + 3) * z * p[m][m]
-        for l in range(m + 2, lmax + 1):
-            p[l][m] = a[l, m] * (z * p[l - 1][m] - b[l, m] * p[l - 2][m])
+        for ell in range(m + 2, lmax + 1):
+            p[ell][m] = a[ell, m] * (z * p[ell - 1][m] - b[ell, m] * p[ell - 2][m])
     # Azimuth part: (x + i y)^m = sin^m(theta) (cos m phi + i sin m phi), by recurrence.
     cos_m, sin_m = [1 + 0 * x], [0 * x]
     for _ in range(lmax):
@@ -96,16 +96,16 @@ def real_harmonics(x, y, z, lmax: int, xp=jnp) -> list:
         cos_m.append(x * c - y * s)
         sin_m.append(x * s + y * c)
     out = []
-    for l in range(lmax + 1):
-        out += [sqrt2 * p[l][-m] * sin_m[-m] for m in range(-l, 0)]
-        out.append(p[l][0])
-        out += [sqrt2 * p[l][m] * cos_m[m] for m in range(1, l + 1)]
+    for ell in range(lmax + 1):
+        out += [sqrt2 * p[ell][-m] * sin_m[-m] for m in range(-ell, 0)]
+        out.append(p[ell][0])
+        out += [sqrt2 * p[ell][m] * cos_m[m] for m in range(1, ell + 1)]
     return out
 
 
 def spherical_harmonics(
     vectors: Float[ArrayLike, "*batch 3"], *, lmax: int
-) -> Float[Array, "*batch (lmax+1)**2"]:
+) -> Float[Array, "*batch n"]:
     r"""Real orthonormal spherical harmonics $Y_{lm}(\hat r)$ of the directions of `vectors`.
 
     $$Y_{lm}(\hat r) = \sqrt{2 - \delta_{m0}}\; \bar P_l^{|m|}(\cos\theta)
@@ -171,7 +171,7 @@ def _block_mask(lmax: int) -> np.ndarray:
 
 def wigner_d(
     rotation: Float[ArrayLike, "3 3"], *, lmax: int
-) -> Float[Array, "(lmax+1)**2 (lmax+1)**2"]:
+) -> Float[Array, "n n"]:
     r"""The real Wigner-D matrix of a rotation, block-diagonal over degrees.
 
     $D(R)$ is defined by $Y(R\hat r) = D(R)\, Y(\hat r)$, so rotating a function on the sphere,
