@@ -13,8 +13,18 @@ from ._harmonics import from_e3nn as from_e3nn
 from ._harmonics import spherical_harmonics as spherical_harmonics
 from ._harmonics import to_e3nn as to_e3nn
 from ._harmonics import wigner_d as wigner_d
+from ._layers import GauntConvolution as GauntConvolution
+from ._layers import GauntInteraction as GauntInteraction
+from ._layers import GauntManyBody as GauntManyBody
+from ._layers import gaunt_convolution as gaunt_convolution
+from ._layers import scale_degrees as scale_degrees
 
 __all__ = [
+    "GauntConvolution",
+    "GauntInteraction",
+    "GauntManyBody",
+    "gaunt_convolution",
+    "scale_degrees",
     "fourier_to_sh",
     "from_e3nn",
     "gaunt_coefficients",

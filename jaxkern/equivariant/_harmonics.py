@@ -191,7 +191,7 @@ def wigner_d(
         >>> import jax.numpy as jnp
         >>> from jaxkern.equivariant import wigner_d
         >>> quarter_turn = jnp.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
-        >>> wigner_d(quarter_turn, lmax=1).round(6).tolist()[1:]  # (y, z, x) -> (x, z, -y)
+        >>> (wigner_d(quarter_turn, lmax=1).round(6) + 0.0).tolist()[1:]  # (y, z, x) -> (x, z, -y)
         [[0.0, 0.0, 0.0, 1.0], [0.0, 0.0, 1.0, 0.0], [0.0, -1.0, 0.0, 0.0]]
     """
     lmax = check_lmax("lmax", lmax)
