@@ -146,8 +146,8 @@ def sh_to_fourier(x: Float[ArrayLike, "*batch n"]) -> Complex[Array, "*batch u v
         >>> import jax.numpy as jnp
         >>> from jaxkern.equivariant import sh_to_fourier
         >>> F = sh_to_fourier(jnp.array([0.0, 0.0, 1.0, 0.0]))  # Y_10 = sqrt(3/4pi) cos(theta)
-        >>> [round(float(v), 6) + 0.0 for v in F[:, 1].real]  # [u, v = 0]
-        [0.244301, 0.0, 0.244301]
+        >>> tuple(round(float(v), 6) + 0.0 for v in F[:, 1].real)  # F_{u0}, u = -1, 0, 1
+        (0.244301, 0.0, 0.244301)
 
     Luo, Chen & Zhang, "Enabling Efficient Equivariant Operations in the Fourier Basis via
     Gaunt Tensor Products", ICLR 2024, Section 3.2.

@@ -203,8 +203,8 @@ def gaunt_product(
         >>> from jaxkern.equivariant import gaunt_product
         >>> x = jnp.array([0.0, 0.0, 1.0, 0.0])  # Y_10, proportional to z
         >>> # Y_10^2 = Y_00 / sqrt(4 pi) + 0.252 Y_20
-        >>> [round(float(v), 6) + 0.0 for v in gaunt_product(x, x)]
-        [0.282095, 0.0, 0.0, 0.0, 0.0, 0.0, 0.252313, 0.0, 0.0]
+        >>> tuple(round(float(v), 6) + 0.0 for v in gaunt_product(x, x))
+        (0.282095, 0.0, 0.0, 0.0, 0.0, 0.0, 0.252313, 0.0, 0.0)
 
     Luo, Chen & Zhang, "Enabling Efficient Equivariant Operations in the Fourier Basis via
     Gaunt Tensor Products", ICLR 2024, Section 3.
