@@ -218,6 +218,12 @@ def gaunt_product(
         return jnp.einsum("...i,...j,ijk->...k", x, y, table)
     if method != "fft":
         raise ValueError(f"`method` must be 'fft' or 'direct', got {method!r}.")
+    return _fft_product(x, y, lmax1, lmax2, lmax_out)
+
+
+# Jitted (static degrees) so that an eager call compiles once instead of op by op.
+@functools.partial(jax.jit, static_argnums=(2, 3, 4))
+def _fft_product(x, y, lmax1: int, lmax2: int, lmax_out: int):
     umax = lmax1 + lmax2
     n_theta, n_phi = grid_sizes(umax, lmax_out)
     values = torus_values(x, lmax1, n_theta, n_phi) * torus_values(y, lmax2, n_theta, n_phi)
@@ -258,8 +264,13 @@ def gaunt_powers(
     lmax = degree_of("x", x)
     if isinstance(max_power, bool) or not isinstance(max_power, int) or max_power < 1:
         raise ValueError(f"`max_power` must be an int >= 1, got {max_power!r}.")
+    lmax_out = max_power * lmax if lmax_out is None else check_lmax("lmax_out", lmax_out)
+    return _powers(x, lmax, max_power, lmax_out)
+
+
+@functools.partial(jax.jit, static_argnums=(1, 2, 3))
+def _powers(x, lmax: int, max_power: int, lmax_out: int):
     umax = max_power * lmax
-    lmax_out = umax if lmax_out is None else check_lmax("lmax_out", lmax_out)
     n_theta, n_phi = grid_sizes(umax, lmax_out)
     values = torus_values(x, lmax, n_theta, n_phi)
     powers = [values]

@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import math
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float
@@ -141,6 +142,12 @@ def spherical_harmonics(
         raise ValueError(f"`vectors` must have shape (..., 3), got shape {vectors.shape}.")
     if not jnp.issubdtype(vectors.dtype, jnp.floating):
         vectors = vectors.astype(jnp.result_type(float))
+    return _harmonics(vectors, lmax)
+
+
+@functools.partial(jax.jit, static_argnums=1)
+def _harmonics(vectors, lmax):
+    # Jitted so that an eager call compiles the unrolled recurrence once, not op by op.
     norm = safe_norm(vectors)[..., None]
     unit = vectors / jnp.where(norm > 0, norm, 1)
     return jnp.stack(real_harmonics(unit[..., 0], unit[..., 1], unit[..., 2], lmax), axis=-1)

@@ -88,7 +88,7 @@ def test_pointwise_product_identity():
     assert_close(lhs, rhs, rtol64=0, atol64=1e-12, atol32=5e-5, rtol32=0)
 
 
-@pytest.mark.parametrize("lmax_out", [0, 2, 5, 7])
+@pytest.mark.parametrize("lmax_out", [2, 7])
 def test_lmax_out_projects(lmax_out):
     x, y = _coeffs(L1), _coeffs(L2, seed=1)
     full = gaunt_product(x, y)
@@ -118,17 +118,18 @@ def test_equivariance_and_symmetry():
 @pytest.mark.skipif(not X64, reason="1e-10 agreement is a float64 target")
 def test_equals_e3nn_sphere_grid_product():
     e3nn = pytest.importorskip("e3nn_jax")
-    x, y = _coeffs(L1), _coeffs(L1, seed=1)
-    irreps = e3nn.s2_irreps(L1)
+    lmax = 2
+    x, y = _coeffs(lmax), _coeffs(lmax, seed=1)
+    irreps = e3nn.s2_irreps(lmax)
 
     def grid(c):  # exact Gauss-Legendre grid for a product of degree 2 L1
-        return e3nn.to_s2grid(e3nn.IrrepsArray(irreps, to_e3nn(c)), 2 * L1 + 1, 4 * L1 + 1,
+        return e3nn.to_s2grid(e3nn.IrrepsArray(irreps, to_e3nn(c)), 2 * lmax + 1, 4 * lmax + 1,
                               quadrature="gausslegendre", normalization="integral",
                               p_val=1, p_arg=-1)
 
     # e3nn-jax relies on NumPy-style promotion internally.
     with jax.numpy_dtype_promotion("standard"), jax.numpy_rank_promotion("allow"):
-        ref = e3nn.from_s2grid(grid(x) * grid(y), e3nn.s2_irreps(2 * L1),
+        ref = e3nn.from_s2grid(grid(x) * grid(y), e3nn.s2_irreps(2 * lmax),
                                normalization="integral").array
     # e3nn's grid "integral" normalisation samples sqrt(4 pi) f, so the product carries it once.
     ref = from_e3nn(ref) / np.sqrt(4 * np.pi)
@@ -179,11 +180,13 @@ def test_transforms():
     f = jax.jit(lambda a, b: gaunt_product(a, b, lmax_out=2))
     assert_close(jax.vmap(f)(x, y), f(x, y), atol64=1e-14, atol32=1e-6)
     assert_close(f(x, y[:, :1]), f(x, jnp.broadcast_to(y[:, :1], y.shape)), atol32=1e-6)
-    check_grads(lambda a, b: gaunt_product(a, b, lmax_out=2), (x[0], y[0]), order=1,
+    check_grads(jax.jit(lambda a, b: gaunt_product(a, b, lmax_out=2)), (x[0], y[0]), order=1,
                 modes=["rev"], eps=grad_check_eps(), atol=1e-2, rtol=1e-2)
-    check_grads(lambda a: gaunt_powers(a, max_power=2), (x[0, 0],), order=1, modes=["rev"],
+    check_grads(jax.jit(lambda a: gaunt_powers(a, max_power=2)), (x[0, 0],), order=1,
+                modes=["rev"],
                 eps=grad_check_eps(), atol=1e-2, rtol=1e-2)
-    check_grads(lambda a: fourier_to_sh(sh_to_fourier(a) ** 2, lmax=1), (x[0, 0],), order=1,
+    check_grads(jax.jit(lambda a: fourier_to_sh(sh_to_fourier(a) ** 2, lmax=1)), (x[0, 0],),
+                order=1,
                 modes=["rev"], eps=grad_check_eps(), atol=1e-2, rtol=1e-2)
 
 
