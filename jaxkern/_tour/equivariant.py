@@ -10,7 +10,7 @@ from ..equivariant import gaunt_product, spherical_harmonics, wigner_d
 from . import Stop, plotting
 
 ORDER = 70
-LMAX = 4
+LMAX = 3
 
 
 def _inputs():
@@ -33,7 +33,7 @@ def _pointwise(outdir) -> Stop:
     error = float(jnp.max(jnp.abs(fg - f * g)) / jnp.max(jnp.abs(f * g)))
     plt = plotting()
     if plt is not None:
-        theta, phi = np.meshgrid(np.linspace(0, np.pi, 60), np.linspace(0, 2 * np.pi, 120),
+        theta, phi = np.meshgrid(np.linspace(0, np.pi, 45), np.linspace(0, 2 * np.pi, 90),
                                  indexing="ij")
         grid = np.stack([np.sin(theta) * np.cos(phi), np.sin(theta) * np.sin(phi),
                          np.cos(theta)], -1)
