@@ -16,7 +16,7 @@ class DiscreteSSM(NamedTuple):
     """A diagonal discrete-time SSM $x_k = \\bar A x_{k-1} + \\bar B u_k$, per mode."""
 
     log_A: Complex[Array, "h m"]
-    """$\\log \\bar A$ (powers are taken as $\\exp(l \\log \\bar A)$, never by repeated products)."""
+    """$\\log \\bar A$ (powers are $\\exp(l \\log \\bar A)$, never repeated products)."""
     A: Complex[Array, "h m"]
     """$\\bar A$."""
     B: Complex[Array, "h m"]
@@ -43,8 +43,8 @@ def check_modes(dt, lam, B) -> None:
         raise ValueError(f"`lam` must be complex, got dtype {jnp.result_type(lam)}.")
 
 
-def exprel(z: Complex[Array, "..."]) -> Complex[Array, "..."]:
-    """$(e^z - 1)/z$ for complex $z$, accurate for all $z$ with $\\operatorname{Re} z \\le 0$ and at $z = 0$.
+def exprel(z: Complex[Array, "*shape"]) -> Complex[Array, "*shape"]:
+    """$(e^z - 1)/z$ for complex $z$, accurate for $\\operatorname{Re} z \\le 0$ and at $z = 0$.
 
     $e^z - 1$ is formed as $(\\operatorname{expm1}(a)\\cos b - 2\\sin^2(b/2)) + i e^a \\sin b$ for
     $z = a + ib$, which has no cancellation when $a \\le 0$; near $z = 0$ the Taylor series
@@ -76,7 +76,8 @@ def discretize(
     """Discretise the diagonal SSM $x' = \\lambda x + B u$ with step $\\Delta$, per channel.
 
     Zero-order hold (`"zoh"`):
-    $\\bar A = e^{\\Delta\\lambda}$, $\\bar B = \\Delta\\,\\frac{e^{\\Delta\\lambda} - 1}{\\Delta\\lambda} B$
+    $\\bar A = e^{\\Delta\\lambda}$,
+    $\\bar B = \\Delta\\,\\frac{e^{\\Delta\\lambda} - 1}{\\Delta\\lambda} B$
     (the ratio evaluated stably by [`exprel`][jaxkern.ssm.exprel] as $\\lambda \\to 0$).
 
     Bilinear (`"bilinear"`, Tustin):
@@ -93,7 +94,7 @@ def discretize(
     - `B`: input weights, complex, shape `(h, m)`.
     - `method`: `"zoh"` or `"bilinear"`.
 
-    **Returns:** a [`DiscreteSSM`][jaxkern.ssm.DiscreteSSM] with $\\log\\bar A$, $\\bar A$, $\\bar B$.
+    **Returns:** a [`DiscreteSSM`][jaxkern.ssm.DiscreteSSM]: $\\log\\bar A$, $\\bar A$, $\\bar B$.
 
     Example:
         >>> import jax.numpy as jnp

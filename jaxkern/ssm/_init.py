@@ -113,8 +113,8 @@ def s4d_init(state_size: int, *, method: str = "lin") -> DiagonalInit:
     """Initial modes of S4D: $N/2$ eigenvalues (one per conjugate pair) and input weights.
 
     - `"lin"` (S4D-Lin): $\\lambda_n = -\\tfrac12 + i\\pi n$, $B_n = 1$.
-    - `"inv"` (S4D-Inv): $\\lambda_n = -\\tfrac12 + i\\frac{N}{\\pi}\\left(\\frac{N}{2n+1} - 1\\right)$,
-      $B_n = 1$.
+    - `"inv"` (S4D-Inv):
+      $\\lambda_n = -\\tfrac12 + i\\frac{N}{\\pi}\\left(\\frac{N}{2n+1} - 1\\right)$, $B_n = 1$.
     - `"legs"` (S4D-LegS): the eigenvalues of the normal part $S$ of HiPPO-LegS, with
       $B = V^{-1} B_{\\text{HiPPO}}$ for its eigenvectors $V$ (the low-rank part is dropped).
     - `"ptd"`: see [`ptd_init`][jaxkern.ssm.ptd_init] (default perturbation).

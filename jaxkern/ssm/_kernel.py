@@ -1,4 +1,4 @@
-"""The diagonal SSM convolution kernel as a blocked Vandermonde product, and the transfer function."""
+"""The diagonal SSM convolution kernel (a blocked Vandermonde product) and transfer function."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from ._discretize import check_modes, discretize
 
 def check_length(length) -> None:
     if not isinstance(length, int) or isinstance(length, bool) or length < 1:
-        raise ValueError(f"`length` must be a positive int (the sequence length L), got {length!r}.")
+        raise ValueError(f"`length` must be a positive int (the sequence length), got {length!r}.")
 
 
 def ssm_kernel(
@@ -128,6 +128,5 @@ def ssm_transfer_function(
             f"`lam`, `B` and `C` must have one entry per mode, got shapes {jnp.shape(lam)}, "
             f"{jnp.shape(B)} and {jnp.shape(C)}."
         )
-    w = C * B
-    s = s[:, None]
+    w, lam, s = (C * B)[None, :], lam[None, :], s[:, None]
     return jnp.sum(w / (s - lam) + jnp.conj(w) / (s - jnp.conj(lam)), axis=1)
