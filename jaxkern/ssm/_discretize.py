@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import jax.numpy as jnp
+from jax import lax
 from jaxtyping import Array, Complex, Float
 
 from .._validation import check_ndim
@@ -61,7 +62,7 @@ def exprel(z: Complex[Array, "*shape"]) -> Complex[Array, "*shape"]:
     a_s, b_s = jnp.real(zs), jnp.imag(zs)
     re = jnp.expm1(a_s) * jnp.cos(b_s) - 2 * jnp.sin(b_s / 2) ** 2
     im = jnp.exp(a_s) * jnp.sin(b_s)
-    ratio = (re + 1j * im).astype(z.dtype) / zs
+    ratio = lax.complex(re, im) / zs
     taylor = jnp.ones_like(z) + z / 2 + z * z / 6
     return jnp.where(small, taylor, ratio)
 

@@ -80,10 +80,11 @@ def ssm_kernel(
     log_A = disc.log_A[:, :, None]
     # Outer factor 2 C B A^{jT} stacked as [Re, -Im]; inner factor A^t stacked as [Re; Im], so
     # one real product gives Re(outer @ inner).
-    j = jnp.arange(num_blocks).astype(lam.dtype)
+    j = jnp.arange(num_blocks).astype(lam.dtype)[None, None, :]
+    t = jnp.arange(block_size).astype(lam.dtype)[None, None, :]
     outer = 2 * (C * disc.B)[:, :, None] * jnp.exp(log_A * (block_size * j))
     outer = jnp.concatenate([jnp.real(outer), -jnp.imag(outer)], axis=1)
-    inner = jnp.exp(log_A * jnp.arange(block_size).astype(lam.dtype))
+    inner = jnp.exp(log_A * t)
     inner = jnp.concatenate([jnp.real(inner), jnp.imag(inner)], axis=1)
     K = jnp.einsum("hmj,hmt->hjt", outer, inner).reshape(lam.shape[0], -1)[:, :length]
     return K.T
