@@ -126,10 +126,9 @@ class S4D(eqx.Module):
     def ssm(self) -> tuple[Float[Array, " h"], Complex[Array, "h m"], Complex[Array, "h m"],
                            Complex[Array, "h m"]]:
         """The continuous-time SSM $(\\Delta, \\lambda, B, C)$ the parameters describe."""
-        cdtype = jnp.result_type(self.imag.dtype, jnp.complex64)
-        lam = lax.complex(-jnp.exp(self.log_neg_real), self.imag).astype(cdtype)
-        B = lax.complex(self.B[..., 0], self.B[..., 1]).astype(cdtype)
-        C = lax.complex(self.C[..., 0], self.C[..., 1]).astype(cdtype)
+        lam = lax.complex(-jnp.exp(self.log_neg_real), self.imag)
+        B = lax.complex(self.B[..., 0], self.B[..., 1])
+        C = lax.complex(self.C[..., 0], self.C[..., 1])
         return jnp.exp(self.log_dt), lam, B, C
 
     def kernel(self, length: int) -> Float[Array, "L h"]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float
 
 from .._validation import check_ndim
@@ -43,11 +44,11 @@ def _upsample_linear(x: Float[Array, "d h"], factor: int) -> Float[Array, "fd h"
     d = x.shape[0]
     if factor == 1:
         return x
-    pos = (jnp.arange(d * factor) + 0.5) / factor - 0.5
-    pos = jnp.clip(pos, 0, d - 1)
-    lo = jnp.floor(pos).astype(jnp.int32)
-    hi = jnp.minimum(lo + 1, d - 1)
-    frac = (pos - lo).astype(x.dtype)[:, None]
+    pos = (np.arange(d * factor) + 0.5) / factor - 0.5
+    pos = np.clip(pos, 0, d - 1)
+    lo = np.floor(pos).astype(np.int32)
+    hi = np.minimum(lo + 1, d - 1)
+    frac = jnp.asarray(pos - lo, dtype=x.dtype)[:, None]
     return x[lo] * (1 - frac) + x[hi] * frac
 
 
