@@ -1,4 +1,4 @@
-"""A flax.nnx view of any jaxkern equinox layer (flax is optional: this module imports without it)."""
+"""A flax.nnx view of any jaxkern equinox layer; imports without flax (an optional extra)."""
 
 from __future__ import annotations
 
