@@ -11,6 +11,8 @@ from ._dot_product import polynomial as polynomial
 from ._gram import gram as gram
 from ._gram import gram_diag as gram_diag
 from ._gram import kernel_matvec as kernel_matvec
+from ._mixture import StudentTMixture as StudentTMixture
+from ._mixture import student_t_mixture as student_t_mixture
 from ._modules import RBF as RBF
 from ._modules import ArcCosine as ArcCosine
 from ._modules import Cosine as Cosine
@@ -51,6 +53,7 @@ __all__ = [
     "RationalQuadratic",
     "ScaledKernel",
     "SpectralMixture",
+    "StudentTMixture",
     "SumKernel",
     "arccos",
     "cosine",
@@ -67,4 +70,5 @@ __all__ = [
     "rbf",
     "scaled_sqdist",
     "spectral_mixture",
+    "student_t_mixture",
 ]
