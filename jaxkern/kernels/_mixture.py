@@ -80,7 +80,7 @@ def student_t_mixture(
     check_positive("weights", weights)
     check_positive("lengthscales", lengthscales)
     tau = jnp.asarray(x) - jnp.asarray(y)
-    envelope = jnp.prod(_matern52_envelope(tau / lengthscales), axis=-1)
+    envelope = jnp.prod(_matern52_envelope(tau[None, :] / lengthscales), axis=-1)
     return jnp.sum(weights * envelope * jnp.cos(2 * jnp.pi * (means @ tau)))
 
 

@@ -146,7 +146,9 @@ def kron_solve(chol: KroneckerCholesky, v: Float[Array, " N"]) -> Float[Array, "
     """
     X = _as_tensor("v", v, [L.shape[0] for L in chol.factors])
     for d, L in enumerate(chol.factors):
-        X = jnp.moveaxis(cho_solve((L, True), jnp.moveaxis(X, d, 0)), 0, d)
+        front = jnp.moveaxis(X, d, 0)
+        solved = cho_solve((L, True), front.reshape(front.shape[0], -1)).reshape(front.shape)
+        X = jnp.moveaxis(solved, 0, d)
     return X.reshape(-1)
 
 
