@@ -69,7 +69,9 @@ def _as_tensor(name: str, v, sizes: Sequence[int]):
     return v.reshape(tuple(sizes))
 
 
-def kron_matvec(factors: Sequence[Float[Array, "n m"]], v: Float[Array, " M"]) -> Float[Array, " N"]:
+def kron_matvec(
+    factors: Sequence[Float[Array, "n m"]], v: Float[Array, " M"]
+) -> Float[Array, " N"]:
     r"""$(A_1 \otimes \dots \otimes A_D)\, v$ without forming the product.
 
     **Arguments:**
@@ -83,7 +85,8 @@ def kron_matvec(factors: Sequence[Float[Array, "n m"]], v: Float[Array, " M"]) -
         >>> import jax.numpy as jnp
         >>> from jaxkern.linalg import kron_matvec
         >>> A, B = jnp.array([[1.0, 2.0], [0.0, 1.0]]), jnp.array([[2.0, 0.0], [1.0, 1.0]])
-        >>> kron_matvec([A, B], jnp.arange(4.0)).tolist() == (jnp.kron(A, B) @ jnp.arange(4.0)).tolist()
+        >>> v = jnp.arange(4.0)
+        >>> kron_matvec([A, B], v).tolist() == (jnp.kron(A, B) @ v).tolist()
         True
 
     Van Loan, *The ubiquitous Kronecker product*, J. Comput. Appl. Math. 123 (2000).
@@ -251,7 +254,7 @@ def kron_shifted_solve(
 
 
 def kron_shifted_logdet(eig: KroneckerEigh, *, shift: Float[Array, ""] | float) -> Float[Array, ""]:
-    r"""$\log\det(K_1 \otimes \dots \otimes K_D + \sigma^2 I) = \sum \log(\prod_d \lambda_d + \sigma^2)$.
+    r"""$\log\det(\bigotimes_d K_d + \sigma^2 I) = \sum \log(\prod_d \lambda_d + \sigma^2)$.
 
     **Arguments:**
 

@@ -28,7 +28,7 @@ from jaxtyping import Array, Float
 
 from .._optim import minimize
 from .._validation import check_ndim, default_jitter
-from ..kernels import StudentTMixture, gram
+from ..kernels import StudentTMixture
 from ..linalg import apply_along_axes, jittered_cholesky
 from ._derivatives import derivative_gram
 
@@ -119,7 +119,8 @@ def mixture_kernels(
         max_frequency = [float(max_frequency)] * len(axes)
     if len(max_frequency) != len(axes):
         raise ValueError(
-            f"`max_frequency` must be a number or one per axis ({len(axes)}), got {max_frequency!r}."
+            f"`max_frequency` must be a number or one per axis ({len(axes)}), got "
+            f"{max_frequency!r}."
         )
     kernels = []
     for a, fmax in zip(axes, max_frequency):
@@ -136,7 +137,7 @@ def mixture_kernels(
 
 
 def _stationary_gram(k, x, orders):
-    """$\partial_x^a \partial_y^b k(x_i, x_j)$ on a uniform axis, from the $2n - 1$ distinct lags.
+    r"""$\partial_x^a \partial_y^b k(x_i, x_j)$ on a uniform axis, from the $2n - 1$ distinct lags.
 
     For a stationary kernel the entry depends on $i - j$ only, so the kernel (and its autodiff
     derivatives) is evaluated once per lag and gathered into the Toeplitz matrix: $O(n)$ kernel
@@ -151,7 +152,7 @@ def _stationary_gram(k, x, orders):
 
 @jax.custom_vjp
 def _inverse_logdet(K):
-    """$(K^{-1}, \log|K|)$ of a symmetric positive definite matrix, by one Cholesky."""
+    r"""$(K^{-1}, \log|K|)$ of a symmetric positive definite matrix, by one Cholesky."""
     L = jittered_cholesky(K, jitter=0.0)
     # One triangular inverse, then matrix products: triangular solves are slow kernels on CPU.
     Linv = solve_triangular(L, jnp.eye(K.shape[0], dtype=K.dtype), lower=True)
@@ -181,7 +182,7 @@ class _FactorOps(NamedTuple):
 
 
 def _factor_operators(k, x, jitter) -> _FactorOps:
-    """Cholesky and inverse of $K + \epsilon I$, and the derivative operators $G_a K^{-1}$."""
+    r"""Cholesky and inverse of $K + \epsilon I$, and the derivative operators $G_a K^{-1}$."""
     n = x.shape[0]
     K = _stationary_gram(k, x, (0, 0)) + jitter * jnp.eye(n, dtype=x.dtype)
     Kinv, logdet = _inverse_logdet(K)
@@ -259,7 +260,9 @@ def grid_derivatives(
     if U.shape != shape:
         raise ValueError(f"`U` must have the grid shape {shape}, got {U.shape}.")
     if len(kernels) != len(axes):
-        raise ValueError(f"`kernels` must hold one kernel per axis ({len(axes)}), got {len(kernels)}.")
+        raise ValueError(
+            f"`kernels` must hold one kernel per axis ({len(axes)}), got {len(kernels)}."
+        )
     if jitter is None:
         jitter = default_jitter(U.dtype)
     ops = [_factor_operators(k, a, jitter) for k, a in zip(kernels, axes)]
@@ -352,8 +355,9 @@ def _check_residual(residual, U, mesh):
 def _warm_start(prob: _Problem, params: _Params, iterations: int) -> _Params:
     """Gauss-Newton on the grid values with the initial kernels (dense: small grids only).
 
-    Between steps the precisions take their exact maximisers $\\tau = N_b / \\|U_\\partial - g\\|^2$,
-    $v = N / \\|r\\|^2$, so the collocation and boundary fits tighten together.
+    Between steps the precisions take their exact maximisers
+    $\\tau = N_b / \\|U_\\partial - g\\|^2$, $v = N / \\|r\\|^2$, so the
+    collocation and boundary fits tighten together.
     """
 
     def loss_u(U, p):
@@ -478,7 +482,9 @@ def solve(
         kernels = mixture_kernels(axes)
     kernels = tuple(kernels)
     if len(kernels) != len(axes):
-        raise ValueError(f"`kernels` must hold one kernel per axis ({len(axes)}), got {len(kernels)}.")
+        raise ValueError(
+            f"`kernels` must hold one kernel per axis ({len(axes)}), got {len(kernels)}."
+        )
     if jitter is None:
         jitter = max(default_jitter(dtype), 1e-6)
     mesh = tuple(jnp.meshgrid(*axes, indexing="ij"))

@@ -23,7 +23,8 @@ def test_golden_against_sklearn_matern(getkey):
     ref = 0.0
     for q in range(2):
         env = np.prod([
-            Matern(length_scale=float(ELL[q, p]), nu=2.5)(xn[None, p:p + 1], yn[None, p:p + 1])[0, 0]
+            Matern(length_scale=float(ELL[q, p]), nu=2.5)(xn[None, p:p + 1],
+                                                          yn[None, p:p + 1])[0, 0]
             for p in range(2)
         ])
         ref += float(W[q]) * env * np.cos(2 * np.pi * np.asarray(MU[q], np.float64) @ (xn - yn))
@@ -60,10 +61,10 @@ def test_gram_is_psd(getkey):
 
 def test_jit_vmap_grad(getkey):
     X, Y = points(getkey(), 4, 2), points(getkey(), 4, 2)
-    f = jax.jit(lambda x, y, w, l: student_t_mixture(x, y, weights=w, means=MU, lengthscales=l))
+    f = jax.jit(lambda x, y, w, ell: student_t_mixture(x, y, weights=w, means=MU, lengthscales=ell))
     batched = jax.vmap(f, in_axes=(0, 0, None, None))(X, Y, W, ELL)
     assert_close(batched[2], f(X[2], Y[2], W, ELL))
-    check_grads(lambda x, w, l: f(x, Y[0], w, l), (X[0], W, ELL), order=1, modes=["rev"],
+    check_grads(lambda x, w, ell: f(x, Y[0], w, ell), (X[0], W, ELL), order=1, modes=["rev"],
                 eps=grad_check_eps(), atol=1e-2, rtol=1e-2)
     # Finite gradient in the points at zero lag.
     g = jax.grad(f)(X[0], X[0], W, ELL)
