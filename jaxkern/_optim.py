@@ -60,7 +60,10 @@ def minimize(
     def step(carry, _):
         dynamic, opt_state = carry
         loss, grads = jax.value_and_grad(lambda p: loss_fn(eqx.combine(p, static)))(dynamic)
-        updates, opt_state = optimizer.update(grads, opt_state, dynamic)
+        # optax mixes int step counts with float decays; keep it working for callers who set
+        # strict dtype promotion (as jaxkern's own tests do).
+        with jax.numpy_dtype_promotion("standard"):
+            updates, opt_state = optimizer.update(grads, opt_state, dynamic)
         return (optax.apply_updates(dynamic, updates), opt_state), loss
 
     @eqx.filter_jit
