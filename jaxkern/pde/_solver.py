@@ -499,8 +499,7 @@ def solve(
     if warm_start:
         params = _warm_start(prob, params, warm_start)
     if optimizer is None:
-        schedule = optax.exponential_decay(1e-2, max(num_steps, 1), 1e-2)
-        optimizer = optax.adam(schedule)
+        optimizer = optax.adam(optax.exponential_decay(1e-2, max(num_steps, 1), 1e-2))
     result = minimize(
         lambda p: _negative_log_joint(p, prob),
         params,
