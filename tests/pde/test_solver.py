@@ -86,7 +86,7 @@ def test_reduced_problem_float32_twin(solution):
     pred = predict_grid(solution, (xt,))
     assert pred.dtype == FLOAT
     err = jnp.linalg.norm(pred - jnp.sin(20 * xt)) / jnp.linalg.norm(jnp.sin(20 * xt))
-    assert float(err) <= (2e-2 if X64 else 1.0)
+    assert float(err) <= (2e-2 if X64 else 5e-2)
 
 
 def test_predict_matches_predict_grid_and_jits(solution):
