@@ -53,6 +53,7 @@ class PDESolution(eqx.Module):
     boundary_precision: Array
     residual_precision: Array
     losses: Array
+    jitter: float = eqx.field(static=True)
 
 
 def _check_axes(axes) -> tuple:
@@ -249,9 +250,9 @@ def grid_derivatives(
         >>> from jaxkern.kernels import RBF
         >>> from jaxkern.pde import grid_derivatives
         >>> x = jnp.linspace(0, 1, 30)
-        >>> d = grid_derivatives([RBF(lengthscale=0.3)], (x,), x**2)
-        >>> round(float(d.d2u[0][15]), 2)
-        2.0
+        >>> d = grid_derivatives([RBF(lengthscale=0.3)], (x,), x**2, jitter=1e-4)
+        >>> round(float(d.d2u[0][15]))  # d^2(x^2)/dx^2 = 2 (float32 keeps about one digit)
+        2
 
     Fang et al., ICLR 2024, eq. 10.
     """
@@ -461,10 +462,11 @@ def solve(
 
     Example:
         >>> import jax.numpy as jnp
+        >>> from jaxkern.kernels import RBF
         >>> from jaxkern.pde import solve, predict_grid
         >>> x = jnp.linspace(0.0, 1.0, 20)
         >>> sol = solve(lambda u, du, d2u, X: d2u[0] + jnp.pi**2 * jnp.sin(jnp.pi * X[0]),
-        ...             (x,), [(0.0, 0.0)], num_steps=0)
+        ...             (x,), [(0.0, 0.0)], [RBF(lengthscale=0.5)], num_steps=0, jitter=1e-4)
         >>> err = predict_grid(sol, (x,)) - jnp.sin(jnp.pi * x)
         >>> bool(jnp.max(jnp.abs(err)) < 1e-2)
         True
@@ -517,6 +519,7 @@ def solve(
         jnp.exp(p.log_tau),
         jnp.exp(p.log_v),
         jnp.asarray(result.losses),
+        jitter,
     )
 
 
@@ -524,10 +527,6 @@ def _weights(sol: PDESolution, jitter):
     """$K^{-1} \\mathrm{vec}(U)$ as a grid tensor."""
     ops = [_factor_operators(k, a, jitter) for k, a in zip(sol.kernels, sol.axes)]
     return apply_along_axes([o.inv for o in ops], sol.values)
-
-
-def _default_jitter(sol):
-    return max(default_jitter(sol.values.dtype), 1e-6)
 
 
 def predict_grid(
@@ -542,16 +541,18 @@ def predict_grid(
 
     - `solution`: from [`solve`][jaxkern.pde.solve].
     - `axes`: coordinates of the new grid, one array per dimension.
-    - `jitter`: as in [`solve`][jaxkern.pde.solve] (use the same value).
+    - `jitter`: defaults to the one the solution was fitted with.
 
     **Returns:** the values, shape $(m_1, \dots, m_D)$.
 
     Example:
         >>> import jax.numpy as jnp
+        >>> from jaxkern.kernels import RBF
         >>> from jaxkern.pde import solve, predict_grid
         >>> x = jnp.linspace(0.0, 1.0, 20)
-        >>> sol = solve(lambda u, du, d2u, X: d2u[0], (x,), [(1.0, 3.0)], num_steps=0)
-        >>> [round(v, 2) for v in predict_grid(sol, (jnp.array([0.5]),)).tolist()]
+        >>> sol = solve(lambda u, du, d2u, X: d2u[0], (x,), [(1.0, 3.0)], [RBF(lengthscale=0.5)],
+        ...             num_steps=0, jitter=1e-4)
+        >>> [round(v, 1) for v in predict_grid(sol, (jnp.array([0.5]),)).tolist()]
         [2.0]
     """
     if len(axes) != len(solution.axes):
@@ -560,7 +561,7 @@ def predict_grid(
         )
     for d, a in enumerate(axes):
         check_ndim(f"axes[{d}]", a, 1, "(m_d,)")
-    jitter = _default_jitter(solution) if jitter is None else jitter
+    jitter = solution.jitter if jitter is None else jitter
     return _predict_grid(solution, tuple(jnp.asarray(a) for a in axes), jitter)
 
 
@@ -587,16 +588,18 @@ def predict(
 
     - `solution`: from [`solve`][jaxkern.pde.solve].
     - `points`: shape (n, D).
-    - `jitter`: as in [`solve`][jaxkern.pde.solve].
+    - `jitter`: defaults to the one the solution was fitted with.
 
     **Returns:** shape (n,).
 
     Example:
         >>> import jax.numpy as jnp
+        >>> from jaxkern.kernels import RBF
         >>> from jaxkern.pde import solve, predict
         >>> x = jnp.linspace(0.0, 1.0, 20)
-        >>> sol = solve(lambda u, du, d2u, X: d2u[0], (x,), [(1.0, 3.0)], num_steps=0)
-        >>> [round(v, 2) for v in predict(sol, jnp.array([[0.25]])).tolist()]
+        >>> sol = solve(lambda u, du, d2u, X: d2u[0], (x,), [(1.0, 3.0)], [RBF(lengthscale=0.5)],
+        ...             num_steps=0, jitter=1e-4)
+        >>> [round(v, 1) for v in predict(sol, jnp.array([[0.25]])).tolist()]
         [1.5]
     """
     check_ndim("points", points, 2, "(n, D)")
@@ -605,7 +608,7 @@ def predict(
             f"`points` must have {len(solution.axes)} columns (one per dimension), got shape "
             f"{points.shape}."
         )
-    jitter = _default_jitter(solution) if jitter is None else jitter
+    jitter = solution.jitter if jitter is None else jitter
     return _predict_points(solution, points, jitter)
 
 
