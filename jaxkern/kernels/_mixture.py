@@ -54,7 +54,7 @@ def student_t_mixture(
         \prod_{p=1}^{d} m\!\left(\tau_p / \ell_{qp}\right).$$
     Each term's spectral density is a pair of Student-t densities (5 degrees of freedom, the
     Matérn-5/2 spectrum) centred at $\pm\mu_q$, so the mixture is the heavy-tailed sibling of
-    [`spectral_mixture`][jaxkern.kernels.spectral_mixture]. Value and
+    `jaxkern.kernels.spectral_mixture`. Value and
     derivatives up to second order in each argument are exact at $\tau = 0$ (the fourth mixed
     derivative of a Matérn-5/2 is infinite there in the limit; autodiff returns a finite value).
 

@@ -112,7 +112,7 @@ def kron_cholesky(factors: Factors, *, jitter: float | None = None) -> Kronecker
 
     - `factors`: symmetric positive definite matrices $K_d$, shapes $(n_d, n_d)$.
     - `jitter`: added to each factor's diagonal; see
-      [`jittered_cholesky`][jaxkern.linalg.jittered_cholesky].
+      `jaxkern.linalg.jittered_cholesky`.
 
     **Returns:** a [`KroneckerCholesky`][jaxkern.linalg.KroneckerCholesky].
 
@@ -142,8 +142,8 @@ def kron_solve(chol: KroneckerCholesky, v: Float[Array, " N"]) -> Float[Array, "
         >>> import jax.numpy as jnp
         >>> from jaxkern.linalg import kron_cholesky, kron_solve
         >>> c = kron_cholesky([2.0 * jnp.eye(2), 4.0 * jnp.eye(2)], jitter=0.0)
-        >>> [round(x, 6) for x in kron_solve(c, jnp.ones(4)).tolist()]
-        [0.125, 0.125, 0.125, 0.125]
+        >>> bool(jnp.allclose(kron_solve(c, jnp.ones(4)), 0.125))
+        True
 
     Saatçi, *Scalable inference for structured Gaussian process models*, PhD thesis (2012), §5.2.
     """
