@@ -15,6 +15,8 @@ from ._matern72 import Matern72 as Matern72
 from ._matern72 import ProductMatern as ProductMatern
 from ._matern72 import matern72 as matern72
 from ._matern72 import product_matern as product_matern
+from ._mixture import StudentTMixture as StudentTMixture
+from ._mixture import student_t_mixture as student_t_mixture
 from ._modules import RBF as RBF
 from ._modules import ArcCosine as ArcCosine
 from ._modules import Cosine as Cosine
@@ -59,6 +61,7 @@ __all__ = [
     "RationalQuadratic",
     "ScaledKernel",
     "SpectralMixture",
+    "StudentTMixture",
     "SumKernel",
     "arccos",
     "cosine",
@@ -77,4 +80,5 @@ __all__ = [
     "rbf",
     "scaled_sqdist",
     "spectral_mixture",
+    "student_t_mixture",
 ]
