@@ -1,0 +1,21 @@
+"""Floor 2: kernel density estimation, bandwidth rules, high-dimensional regimes, private KDE."""
+
+from ._bandwidth import LooBandwidth as LooBandwidth
+from ._bandwidth import isj_bandwidth as isj_bandwidth
+from ._bandwidth import loo_bandwidth as loo_bandwidth
+from ._bandwidth import scott_bandwidth as scott_bandwidth
+from ._bandwidth import silverman_bandwidth as silverman_bandwidth
+from ._kde import KERNELS as KERNELS
+from ._kde import kde_log_density as kde_log_density
+from ._kde import loo_log_likelihood as loo_log_likelihood
+
+__all__ = [
+    "KERNELS",
+    "LooBandwidth",
+    "isj_bandwidth",
+    "kde_log_density",
+    "loo_bandwidth",
+    "loo_log_likelihood",
+    "scott_bandwidth",
+    "silverman_bandwidth",
+]
