@@ -8,14 +8,20 @@ from ._bandwidth import silverman_bandwidth as silverman_bandwidth
 from ._kde import KERNELS as KERNELS
 from ._kde import kde_log_density as kde_log_density
 from ._kde import loo_log_likelihood as loo_log_likelihood
+from ._regimes import Regimes as Regimes
+from ._regimes import kde_regimes as kde_regimes
+from ._regimes import tilt_entropy as tilt_entropy
 
 __all__ = [
     "KERNELS",
     "LooBandwidth",
+    "Regimes",
     "isj_bandwidth",
     "kde_log_density",
+    "kde_regimes",
     "loo_bandwidth",
     "loo_log_likelihood",
     "scott_bandwidth",
     "silverman_bandwidth",
+    "tilt_entropy",
 ]
