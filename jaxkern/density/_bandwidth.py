@@ -18,7 +18,7 @@ from ._kde import _check_finite, loo_log_likelihood
 
 
 def _covariance(data: Array) -> Array:
-    centred = data - jnp.mean(data, axis=0)
+    centred = data - jnp.mean(data, axis=0, keepdims=True)
     return centred.T @ centred / (data.shape[0] - 1)
 
 

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 from jax.scipy.linalg import solve_triangular
-from jax.sharding import PartitionSpec
+from jax.sharding import NamedSharding, PartitionSpec
 from jaxtyping import Array, ArrayLike, Float
 
 from .._validation import (
@@ -106,13 +106,20 @@ class _Whitened(NamedTuple):
     log_det: Array  # log |H|^{1/2}
 
 
-def _check_finite(name: str, x: Array) -> Array:
+def _nonfinite(name: str, x: Array) -> Array | None:
+    """Raise for a concrete ``x`` with NaN or inf; for a traced one return the flag to check."""
     arr = concrete_or_none(x)
     if arr is not None:
         if not np.all(np.isfinite(arr)):
             raise ValueError(f"`{name}` contains NaN or inf (shape {arr.shape}).")
-        return x
-    return eqx.error_if(x, ~jnp.all(jnp.isfinite(x)), f"`{name}` contains NaN or inf.")
+        return None
+    return ~jnp.all(jnp.isfinite(x))
+
+
+def _check_finite(name: str, x: Array) -> Array:
+    """``x``, after a trace-time or (inside jit) ``eqx.error_if`` check for NaN and inf."""
+    flag = _nonfinite(name, x)
+    return x if flag is None else eqx.error_if(x, flag, f"`{name}` contains NaN or inf.")
 
 
 def _whiten(data: Array, queries: Array, bandwidth) -> _Whitened:
@@ -141,15 +148,17 @@ def _whiten(data: Array, queries: Array, bandwidth) -> _Whitened:
             )
         check_positive("bandwidth", bandwidth)
 
-        def whiten(x):
-            return x / bw
+        widths = jnp.broadcast_to(bw, (d,))
 
-        log_det = jnp.sum(jnp.log(jnp.broadcast_to(bw, (d,))))
+        def whiten(x):
+            return x / widths[None, :]
+
+        log_det = jnp.sum(jnp.log(widths))
     else:
         raise ValueError(
             f"`bandwidth` must be a scalar, shape ({d},) or ({d}, {d}), got shape {bw.shape}."
         )
-    centre = jnp.mean(data, axis=0)
+    centre = jnp.mean(data, axis=0, keepdims=True)
     return _Whitened(whiten(data - centre), whiten(queries - centre), log_det)
 
 
@@ -157,7 +166,7 @@ def _block_logits(profile: _Profile, zq: Array, zd: Array, col: Array) -> Array:
     """Log-kernel of one (queries, data) tile plus the per-column term."""
     if profile is _PROFILES["gaussian"]:
         # -|a - b|^2 / 2 = a.b - |b|^2/2 - |a|^2/2: the row term is added once at the end.
-        return jnp.matmul(zq, zd.T, precision=lax.Precision.HIGHEST) + col
+        return jnp.matmul(zq, zd.T, precision=lax.Precision.HIGHEST) + col[None, :]
     if profile.exact_distance:
         diff = zq[:, None, :] - zd[None, :, :]
         u = jnp.sum(diff * diff, axis=-1)
@@ -166,7 +175,7 @@ def _block_logits(profile: _Profile, zq: Array, zd: Array, col: Array) -> Array:
         sq_d = jnp.sum(zd * zd, axis=1)
         dot = jnp.matmul(zq, zd.T, precision=lax.Precision.HIGHEST)
         u = jnp.maximum(sq_q[:, None] + sq_d[None, :] - 2 * dot, 0)
-    return profile.log_k(u) + col
+    return profile.log_k(u) + col[None, :]
 
 
 class _Partial(NamedTuple):
@@ -176,6 +185,7 @@ class _Partial(NamedTuple):
     s: Array
 
 
+@functools.partial(jax.jit, static_argnums=(0,), static_argnames=("block_size", "exclude_self"))
 def _partial_lse(
     profile: _Profile, zq: Array, zd: Array, log_w: Array, block_size: int, exclude_self: bool
 ) -> _Partial:
@@ -220,6 +230,12 @@ def _finish(p: _Partial) -> Array:
     return p.m + jnp.log(p.s)
 
 
+def _placed(mesh, specs, arrays) -> list[Array]:
+    """Lay each array out as its spec says (whitening and weights may have dropped the layout)."""
+    pairs = zip(specs, arrays, strict=True)
+    return [jax.reshard(a, NamedSharding(mesh, spec)) for spec, a in pairs]
+
+
 def _log_kernel_sum(
     profile: _Profile,
     zq: Array,
@@ -243,7 +259,7 @@ def _log_kernel_sum(
             in_specs=(rows, rep, rep),
             out_specs=rows,
             check_vma=False,  # the per-device scan carries need no collective
-        )(zq, zd, log_w)
+        )(*_placed(mesh, (rows, rep, rep), (zq, zd, log_w)))
     if data_sharding is not None:
         mesh, axis = data_sharding
         rows, rep = PartitionSpec(axis), PartitionSpec()
@@ -261,7 +277,7 @@ def _log_kernel_sum(
             in_specs=(rep, rows, rows),
             out_specs=rep,
             check_vma=False,
-        )(zq, zd, log_w)
+        )(*_placed(mesh, (rep, rows, rows), (zq, zd, log_w)))
     return _finish(local(zq, zd, log_w))
 
 
@@ -353,10 +369,13 @@ def kde_log_density(
     _check_points(data, queries)
     _check_block_size(block_size)
     profile = _profile(kernel)
-    data = _check_finite("data", data)
-    queries = _check_finite("queries", queries)
     n, d = data.shape
     log_w, log_total = _log_weights(weights, n, data.dtype)
+    # Checked on a scalar, so a sharded input is never gathered onto one device for the check.
+    for name, x in (("data", data), ("queries", queries)):
+        flag = _nonfinite(name, x)
+        if flag is not None:
+            log_total = eqx.error_if(log_total, flag, f"`{name}` contains NaN or inf.")
     white = _whiten(data, queries, bandwidth)
     log_sum = _log_kernel_sum(
         profile,
@@ -415,7 +434,7 @@ def loo_log_likelihood(
         white.queries,
         white.data,
         jnp.zeros((n,), data.dtype),
-        block_size,
+        block_size=block_size,
         exclude_self=True,
     )
     log_norm = jnp.asarray(profile.log_norm(d) + math.log(n - 1), data.dtype)

@@ -55,12 +55,13 @@ def _l1_tree_release(
     """
     n, d = data.shape
     size = 2 ** (depth + 1) - 1
-    shifted = jnp.clip(data - lo, 0, width)
-    leaf = jnp.clip(jnp.floor(shifted / width * 2**depth), 0, 2**depth - 1).astype(jnp.int32)
+    shifted = jnp.clip(data - lo[None, :], 0, width[None, :])
+    cells = jnp.floor(shifted / width[None, :] * 2**depth)
+    leaf = jnp.clip(cells, 0, 2**depth - 1).astype(jnp.int32)
     nodes = jnp.stack(
         [off + (leaf >> (depth - lvl)) for lvl, off in enumerate(_tree_offsets(depth))], axis=-1
     )  # (n, d, L + 1)
-    flat = (nodes + size * jnp.arange(d, dtype=jnp.int32)[:, None]).reshape(-1)
+    flat = (nodes + size * jnp.arange(d, dtype=jnp.int32)[None, :, None]).reshape(-1)
     ones = jnp.ones((n, d, depth + 1), data.dtype)
     counts = jnp.zeros((d * size,), data.dtype).at[flat].add(ones.reshape(-1))
     sums = jnp.zeros((d * size,), data.dtype).at[flat].add(
@@ -212,7 +213,7 @@ class PrivateKernelSum(eqx.Module):
         if self.projection is not None:
             x = x @ self.projection.T
         num = self.frequencies.shape[0]
-        return math.sqrt(2.0 / num) * jnp.cos(x @ self.frequencies.T + self.phases)
+        return math.sqrt(2.0 / num) * jnp.cos(x @ self.frequencies.T + self.phases[None, :])
 
     def __call__(self, queries: Float[Array, "m d"]) -> Float[Array, " m"]:
         check_ndim("queries", queries, 2, "(m, d)")
