@@ -30,7 +30,7 @@ from .._validation import (
     concrete_or_none,
 )
 from ..kernels._gram import _into_blocks, _row_sharding
-from ..special import safe_sqrt
+from ..special import safe_sqrt, vmf_log_normalizer
 
 
 def _log_unit_ball(d: int) -> float:
@@ -90,11 +90,15 @@ _PROFILES = {
     ),
 }
 
-#: The kernels `kde_log_density` accepts.
-KERNELS = tuple(_PROFILES)
+#: The kernels `kde_log_density` accepts; "vmf" is the von Mises–Fisher kernel on the sphere.
+KERNELS = (*_PROFILES, "vmf")
 
 
 def _profile(kernel: str) -> _Profile:
+    if kernel == "vmf":
+        # On the unit sphere exp(kappa x.y) = exp(kappa) exp(-kappa |x - y|^2 / 2): a Gaussian
+        # tile with h = kappa^(-1/2), normalised on the sphere instead of R^d.
+        return _PROFILES["gaussian"]
     if kernel not in _PROFILES:
         raise ValueError(f"`kernel` must be one of {KERNELS}, got {kernel!r}.")
     return _PROFILES[kernel]
@@ -329,7 +333,11 @@ def kde_log_density(
     | `linear` | $1 - r$ | $r < 1$ |
     | `cosine` | $\cos(\pi r / 2)$ | $r < 1$ |
 
-    and normalising constants in closed form for every $d$ (scikit-learn's conventions). The
+    and normalising constants in closed form for every $d$ (scikit-learn's conventions).
+    `kernel="vmf"` is the von Mises–Fisher kernel on the unit sphere $S^{d-1}$,
+    $K(y, x) = C_d(\kappa)\, e^{\kappa\, y^\top x}$ with $\kappa = 1/h^2$ (a density for
+    the surface measure; `data` and `queries` must be unit vectors, and $C_d$ comes from
+    [`vmf_log_normalizer`][jaxkern.special.vmf_log_normalizer]). The
     sum is a log-sum-exp streamed over (block_size, block_size) tiles with a running maximum:
     memory is $O(\text{block\_size}^2 + n + m)$ for any $n$, $m$, and a query far from every
     point gets its true (very negative) log-density, not $-\infty$. Gaussian tiles are one
@@ -350,7 +358,7 @@ def kde_log_density(
       ($H = \operatorname{diag}(h_i^2)$), or a symmetric positive-definite (d, d) matrix $H$
       (a covariance: `scipy.stats.gaussian_kde(...).covariance` reproduces SciPy).
     - `kernel`: one of `"gaussian"`, `"exponential"`, `"tophat"`, `"epanechnikov"`,
-      `"linear"`, `"cosine"`.
+      `"linear"`, `"cosine"`, `"vmf"` (scalar `bandwidth` only).
     - `weights`: non-negative weights $w_j$, shape (n,); default equal.
     - `block_size`: query and data points per tile (static).
 
@@ -376,6 +384,10 @@ def kde_log_density(
         flag = _nonfinite(name, x)
         if flag is not None:
             log_total = eqx.error_if(log_total, flag, f"`{name}` contains NaN or inf.")
+    if kernel == "vmf" and jnp.ndim(bandwidth) != 0:
+        raise ValueError(
+            f"`bandwidth` of the vmf kernel must be a scalar, got shape {jnp.shape(bandwidth)}."
+        )
     white = _whiten(data, queries, bandwidth)
     log_sum = _log_kernel_sum(
         profile,
@@ -386,6 +398,9 @@ def kde_log_density(
         query_sharding=_row_sharding(queries),
         data_sharding=_row_sharding(data),
     )
+    if kernel == "vmf":
+        kappa = 1 / jnp.asarray(bandwidth, data.dtype) ** 2
+        return log_sum - log_total + kappa + vmf_log_normalizer(kappa, d)
     return log_sum - log_total - white.log_det - jnp.asarray(profile.log_norm(d), data.dtype)
 
 
@@ -408,7 +423,7 @@ def loo_log_likelihood(
 
     - `data`: the sample, shape (n, d), n >= 2.
     - `bandwidth`, `kernel`, `block_size`: as in
-      [`kde_log_density`][jaxkern.density.kde_log_density].
+      [`kde_log_density`][jaxkern.density.kde_log_density] (kernels on $\mathbb{R}^d$).
 
     **Returns:** the scalar $\mathcal{L}(H)$.
 
@@ -425,6 +440,8 @@ def loo_log_likelihood(
     _check_block_size(block_size)
     if data.shape[0] < 2:
         raise ValueError(f"`data` needs at least two points, got shape {data.shape}.")
+    if kernel == "vmf":
+        raise ValueError("`kernel` 'vmf' is not supported here: its normaliser is on the sphere.")
     profile = _profile(kernel)
     data = _check_finite("data", data)
     n, d = data.shape
