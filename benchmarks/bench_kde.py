@@ -3,7 +3,7 @@
 Speed: n = m = 20,000 points in d = 8, Gaussian kernel, all peers in this process.
 scikit-learn's `KernelDensity(rtol=0)` (a tree, exact), `scipy.stats.gaussian_kde.logpdf`
 (given the same bandwidth matrix) and KDEpy's `TreeKDE` (a tree, Gaussian cut at its
-practical support; approximate, and slow in d = 8, so timed at n = m = 3,000) against
+practical support; approximate, and slow in d = 8, so timed at n = m = 1,500) against
 `kde_log_density` in float64 and float32. Accuracy of every
 answer against a float64 NumPy log-sum-exp on the first queries.
 
@@ -61,7 +61,7 @@ def _speed(n: int, d: int, h: float) -> dict:
     ours = jax.jit(lambda X, Y: kde_log_density(X, Y, bandwidth=h))
     for name, dtype in (("jaxkern float64", jnp.float64), ("jaxkern float32", jnp.float32)):
         Xj, Yj = jnp.asarray(X, dtype), jnp.asarray(Y, dtype)
-        t = _harness.time_call(lambda Xj=Xj, Yj=Yj: ours(Xj, Yj), repeats=3)
+        t = _harness.time_call(lambda Xj=Xj, Yj=Yj: ours(Xj, Yj), repeats=2)
         answers[name] = np.asarray(ours(Xj, Yj), np.float64)
         rows.append({"method": name, **t})
 
@@ -287,7 +287,7 @@ def private_kde_classify(Xtr, ytr, Xte, *, epsilon, key, bandwidth, num_features
 
 
 def _classification(epsilons, quick: bool) -> dict:
-    reps = 1 if quick else 3
+    reps = 1 if quick else 2
     Xtr, ytr, Xte, yte = _digits_split()
     h = 0.5 * math.sqrt(Xtr.shape[1] * Xtr.var())
     exact = np.stack([np.asarray(kde_log_density(jnp.asarray(Xtr[ytr == c]), jnp.asarray(Xte),
@@ -321,13 +321,13 @@ def run(quick: bool) -> dict:
                                          "kernel_evals_per_s"]))
     for k, v in speed["ratios"].items():
         print(f"   {k}: {v:.1f}x")
-    kdepy = _kdepy(500 if quick else 3000, 8, 0.5)
+    kdepy = _kdepy(500 if quick else 1500, 8, 0.5)
     print(_harness.table(kdepy["rows"], ["method", "median_s", "max_abs_err_vs_numpy64"]))
-    memory = _memory(10**6 if not quick else 10**4, 16, 1000 if not quick else 100)
+    memory = _memory(10**6 if not quick else 10**4, 16, 64)
     print("   memory:", {k: v.get("peak_mb", v) for k, v in memory.items()})
     eps = [1.0] if quick else [0.1, 0.3, 1.0, 3.0, 10.0]
     ns = [] if quick else [1000, 10_000, 100_000]
-    dp = _dp_errors(1000 if quick else 10_000, eps, ns, jax.random.key(0), 1 if quick else 3)
+    dp = _dp_errors(1000 if quick else 10_000, eps, ns, jax.random.key(0), 1 if quick else 2)
     print(_harness.table(dp, ["mechanism", "n", "epsilon", "mean_rel_error",
                               "query_us_per_point"]))
     clf = _classification([1.0] if quick else [0.5, 1.0, 2.0, 4.0, 8.0], quick)
