@@ -112,7 +112,7 @@ def loo_bandwidth(
 
     $$h^\star = \arg\max_h \frac{1}{n}\sum_i \log \frac{1}{n-1}\sum_{j\ne i} K_h(x_i - x_j),$$
     over $\log h$ (a scalar, or one per dimension with `diagonal=True`) with Adam through
-    [`minimize`][jaxkern._optim.minimize]; the gradient is exact, since the objective
+    `jaxkern._optim.minimize`; the gradient is exact, since the objective
     ([`loo_log_likelihood`][jaxkern.density.loo_log_likelihood]) is smooth in $h$. Each
     step costs one $O(n^2 d)$ pass. For compact kernels every point needs a neighbour within
     $h$; start above the nearest-neighbour distance.

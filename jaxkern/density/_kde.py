@@ -337,7 +337,7 @@ def kde_log_density(
     `kernel="vmf"` is the von Mises–Fisher kernel on the unit sphere $S^{d-1}$,
     $K(y, x) = C_d(\kappa)\, e^{\kappa\, y^\top x}$ with $\kappa = 1/h^2$ (a density for
     the surface measure; `data` and `queries` must be unit vectors, and $C_d$ comes from
-    [`vmf_log_normalizer`][jaxkern.special.vmf_log_normalizer]). The
+    `jaxkern.special.vmf_log_normalizer`). The
     sum is a log-sum-exp streamed over (block_size, block_size) tiles with a running maximum:
     memory is $O(\text{block\_size}^2 + n + m)$ for any $n$, $m$, and a query far from every
     point gets its true (very negative) log-density, not $-\infty$. Gaussian tiles are one
