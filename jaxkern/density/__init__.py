@@ -1,0 +1,35 @@
+"""Floor 2: kernel density estimation, bandwidth rules, high-dimensional regimes, private KDE."""
+
+from ._bandwidth import LooBandwidth as LooBandwidth
+from ._bandwidth import isj_bandwidth as isj_bandwidth
+from ._bandwidth import loo_bandwidth as loo_bandwidth
+from ._bandwidth import scott_bandwidth as scott_bandwidth
+from ._bandwidth import silverman_bandwidth as silverman_bandwidth
+from ._kde import KERNELS as KERNELS
+from ._kde import kde_log_density as kde_log_density
+from ._kde import loo_log_likelihood as loo_log_likelihood
+from ._private import PrivateKernelSum as PrivateKernelSum
+from ._private import PrivateL1Sum as PrivateL1Sum
+from ._private import private_kernel_sum as private_kernel_sum
+from ._private import private_l1_sum as private_l1_sum
+from ._regimes import Regimes as Regimes
+from ._regimes import kde_regimes as kde_regimes
+from ._regimes import tilt_entropy as tilt_entropy
+
+__all__ = [
+    "KERNELS",
+    "LooBandwidth",
+    "PrivateKernelSum",
+    "PrivateL1Sum",
+    "Regimes",
+    "isj_bandwidth",
+    "kde_log_density",
+    "kde_regimes",
+    "loo_bandwidth",
+    "loo_log_likelihood",
+    "private_kernel_sum",
+    "private_l1_sum",
+    "scott_bandwidth",
+    "silverman_bandwidth",
+    "tilt_entropy",
+]

@@ -1,0 +1,234 @@
+"""Exact KDE: golden values from scikit-learn, SciPy and a NumPy float64 log-sum-exp."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.test_util import check_grads
+from scipy.special import logsumexp
+from scipy.stats import gaussian_kde
+from sklearn.neighbors import KernelDensity
+
+from jaxkern.density import KERNELS, kde_log_density, loo_log_likelihood
+
+from ..helpers import FLOAT, X64, assert_close, grad_check_eps
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _sample(seed, n, d, scale=1.0):
+    return scale * np.random.default_rng(seed).normal(size=(n, d))
+
+
+def _numpy_gaussian(X, Y, H, w=None):
+    """Reference: float64 NumPy log-sum-exp of the Gaussian kernel with bandwidth matrix H."""
+    d = X.shape[1]
+    L = np.linalg.cholesky(H)
+    diff = np.linalg.solve(L, (Y[:, None, :] - X[None, :, :]).reshape(-1, d).T).T
+    u = np.sum(diff**2, axis=1).reshape(Y.shape[0], X.shape[0])
+    w = np.ones(X.shape[0]) if w is None else w
+    log_k = -0.5 * u - 0.5 * d * np.log(2 * np.pi) - np.sum(np.log(np.diag(L)))
+    return logsumexp(log_k, b=w[None, :], axis=1) - np.log(w.sum())
+
+
+@pytest.mark.parametrize("kernel", [k for k in KERNELS if k != "vmf"])
+def test_matches_sklearn_every_kernel(kernel):
+    # Reference: sklearn.neighbors.KernelDensity(rtol=0, atol=0) run here in float64.
+    X, Y = _sample(0, 300, 3), _sample(1, 120, 3, 1.3)
+    ref = KernelDensity(kernel=kernel, bandwidth=0.8, rtol=0, atol=0).fit(X).score_samples(Y)
+    ours = np.asarray(
+        kde_log_density(jnp.asarray(X, FLOAT), jnp.asarray(Y, FLOAT), bandwidth=0.8,
+                        kernel=kernel, block_size=64)
+    )
+    # scikit-learn floors an empty kernel sum at log(tiny) (~ -36); the exact answer is -inf.
+    inside = ref > -30
+    assert np.all(np.isneginf(ours[~inside]))
+    assert_close(ours[inside], ref[inside], rtol64=1e-8, rtol32=2e-5, atol32=1e-5)
+
+
+def test_vmf_matches_scipy_von_mises_fisher():
+    # Reference: the mean of scipy.stats.vonmises_fisher(x_j, kappa).pdf over the data, run here.
+    from scipy.stats import vonmises_fisher
+
+    X, Y = _sample(20, 60, 4), _sample(21, 25, 4)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    Y /= np.linalg.norm(Y, axis=1, keepdims=True)
+    kappa = 7.0
+    ref = np.log(np.mean([vonmises_fisher(x, kappa).pdf(Y) for x in X], axis=0))
+    ours = kde_log_density(jnp.asarray(X, FLOAT), jnp.asarray(Y, FLOAT),
+                           bandwidth=1 / np.sqrt(kappa), kernel="vmf", block_size=16)
+    assert_close(ours, ref, rtol64=1e-12, rtol32=2e-5)
+    g = jax.grad(lambda h: kde_log_density(jnp.asarray(X, FLOAT), jnp.asarray(Y, FLOAT),
+                                           bandwidth=h, kernel="vmf").sum())(
+        jnp.asarray(0.4, FLOAT))
+    assert np.isfinite(float(g))
+    with pytest.raises(ValueError, match="bandwidth"):
+        kde_log_density(jnp.asarray(X, FLOAT), jnp.asarray(Y, FLOAT), bandwidth=jnp.ones(4),
+                        kernel="vmf")
+
+
+def test_matches_sklearn_weighted():
+    # Reference: KernelDensity(...).fit(X, sample_weight=w) in float64.
+    X, Y = _sample(2, 200, 2), _sample(3, 50, 2)
+    w = np.random.default_rng(4).uniform(0.1, 2.0, size=200)
+    ref = KernelDensity(bandwidth=0.5, rtol=0, atol=0).fit(X, sample_weight=w).score_samples(Y)
+    ours = kde_log_density(jnp.asarray(X, FLOAT), jnp.asarray(Y, FLOAT), bandwidth=0.5,
+                           weights=jnp.asarray(w, FLOAT), block_size=32)
+    assert_close(ours, ref, rtol64=1e-8, rtol32=2e-5)
+
+
+@pytest.mark.skipif(not X64, reason="float64 accuracy target")
+@pytest.mark.parametrize(
+    "bandwidth",
+    [0.3, np.array([0.2, 0.5, 1.1]), np.array([[0.5, 0.2, 0.0], [0.2, 0.4, 0.1], [0.0, 0.1, 0.3]])],
+    ids=["scalar", "diagonal", "full"],
+)
+def test_gaussian_equals_numpy_logsumexp_to_1e10(bandwidth):
+    X, Y = _sample(5, 400, 3, 2.0), _sample(6, 150, 3, 2.0)
+    bw = np.asarray(bandwidth)
+    H = bw**2 * np.eye(3) if bw.ndim == 0 else np.diag(bw**2) if bw.ndim == 1 else bw
+    ref = _numpy_gaussian(X, Y, H)
+    ours = kde_log_density(jnp.asarray(X), jnp.asarray(Y), bandwidth=jnp.asarray(bw),
+                           block_size=100)
+    np.testing.assert_allclose(np.asarray(ours), ref, rtol=0, atol=1e-10)
+
+
+def test_gaussian_float32_twin():
+    X, Y = _sample(5, 400, 3, 2.0), _sample(6, 150, 3, 2.0)
+    ref = _numpy_gaussian(X, Y, 0.09 * np.eye(3))
+    ours = kde_log_density(jnp.asarray(X, FLOAT), jnp.asarray(Y, FLOAT), bandwidth=0.3)
+    np.testing.assert_allclose(np.asarray(ours), ref, rtol=0, atol=1e-10 if X64 else 1e-3)
+
+
+def test_equals_gaussian_kde_given_its_covariance():
+    # Reference: scipy.stats.gaussian_kde (Scott's rule) logpdf, run here.
+    X, Y = _sample(7, 500, 4), _sample(8, 100, 4)
+    g = gaussian_kde(X.T)
+    ours = kde_log_density(jnp.asarray(X, FLOAT), jnp.asarray(Y, FLOAT),
+                           bandwidth=jnp.asarray(g.covariance, FLOAT))
+    assert_close(ours, g.logpdf(Y.T), rtol64=1e-10, rtol32=2e-5)
+
+
+def test_far_query_does_not_underflow():
+    # Every kernel value underflows, but log p = -|y - x|^2 / 2h^2 + const stays exact.
+    X = jnp.zeros((3, 1), FLOAT)
+    y = jnp.array([[50.0]], FLOAT)
+    ours = kde_log_density(X, y, bandwidth=0.1)
+    ref = -0.5 * (50.0 / 0.1) ** 2 - 0.5 * np.log(2 * np.pi) - np.log(0.1)
+    assert np.isfinite(float(ours[0]))
+    assert_close(ours, [ref], rtol64=1e-14, rtol32=1e-6)
+
+
+@pytest.mark.parametrize("kernel", ["gaussian", "epanechnikov", "cosine", "exponential"])
+def test_integrates_to_one(kernel):
+    # Property: a KDE is a density; trapezoid rule on a fine 1-D grid.
+    X = jnp.asarray(_sample(9, 20, 1), FLOAT)
+    grid = jnp.linspace(-12.0, 12.0, 24001, dtype=FLOAT)[:, None]
+    p = jnp.exp(kde_log_density(X, grid, bandwidth=0.7, kernel=kernel))
+    total = float(jnp.sum(p) * (grid[1, 0] - grid[0, 0]))
+    assert abs(total - 1) < (1e-5 if X64 else 1e-3)
+
+
+def test_block_size_does_not_change_the_answer():
+    X, Y = jnp.asarray(_sample(10, 257, 2), FLOAT), jnp.asarray(_sample(11, 130, 2), FLOAT)
+    a = kde_log_density(X, Y, bandwidth=0.4, kernel="epanechnikov", block_size=7)
+    b = kde_log_density(X, Y, bandwidth=0.4, kernel="epanechnikov", block_size=1000)
+    assert_close(a, b, rtol64=1e-12, rtol32=1e-5)
+
+
+def test_jit_vmap_grad():
+    X, Y = jnp.asarray(_sample(12, 60, 2), FLOAT), jnp.asarray(_sample(13, 10, 2), FLOAT)
+
+    def f(h):
+        return kde_log_density(X, Y, bandwidth=h, block_size=32).sum()
+
+    assert_close(jax.jit(f)(0.5), f(0.5))
+    hs = jnp.array([0.3, 0.5, 0.9], FLOAT)
+    assert_close(jax.vmap(f)(hs), jnp.stack([f(h) for h in hs]))
+    check_grads(jax.jit(f), (jnp.asarray(0.5, FLOAT),), order=1, modes=["rev"],
+                eps=grad_check_eps(), rtol=1e-3 if X64 else 5e-2)
+    g = jax.grad(lambda Y: kde_log_density(X, Y, bandwidth=0.5, kernel="exponential").sum())(Y)
+    assert np.all(np.isfinite(np.asarray(g)))
+
+
+def test_loo_log_likelihood_matches_numpy():
+    X = _sample(14, 80, 2)
+    d2 = ((X[:, None] - X[None]) ** 2).sum(-1)
+    log_k = -0.5 * d2 / 0.25 - np.log(2 * np.pi * 0.25)
+    np.fill_diagonal(log_k, -np.inf)
+    ref = np.mean(logsumexp(log_k, axis=1) - np.log(79))
+    ours = loo_log_likelihood(jnp.asarray(X, FLOAT), bandwidth=0.5, block_size=16)
+    assert_close(ours, ref, rtol64=1e-12, rtol32=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"bandwidth": 0.0}, "bandwidth"),
+        ({"bandwidth": -1.0}, "bandwidth"),
+        ({"bandwidth": jnp.ones(3)}, "bandwidth"),
+        ({"bandwidth": -jnp.eye(2)}, "bandwidth"),
+        ({"bandwidth": 1.0, "kernel": "boxcar"}, "kernel"),
+        ({"bandwidth": 1.0, "weights": jnp.ones(4)}, "weights"),
+        ({"bandwidth": 1.0, "block_size": 0}, "block_size"),
+    ],
+)
+def test_bad_arguments(kwargs, name):
+    X = jnp.zeros((5, 2), FLOAT)
+    with pytest.raises(ValueError, match=name):
+        kde_log_density(X, X, **kwargs)
+
+
+def test_bad_points():
+    X = jnp.zeros((5, 2), FLOAT)
+    with pytest.raises(ValueError, match="queries"):
+        kde_log_density(X, jnp.zeros((3, 3), FLOAT), bandwidth=1.0)
+    with pytest.raises(ValueError, match="data"):
+        kde_log_density(X.at[0, 0].set(jnp.nan), X, bandwidth=1.0)
+    with pytest.raises(ValueError, match="data"):
+        kde_log_density(jnp.zeros((5,), FLOAT), X, bandwidth=1.0)
+
+
+def test_nan_inside_jit_raises():
+    X = jnp.zeros((5, 2), FLOAT).at[0, 0].set(jnp.nan)
+    with pytest.raises(Exception, match="data"):
+        jax.jit(lambda X: kde_log_density(X, jnp.zeros((2, 2), FLOAT), bandwidth=1.0))(X)
+
+
+_SHARDED = textwrap.dedent(
+    """
+    import jax, jax.numpy as jnp, numpy as np
+    from jax.sharding import NamedSharding, PartitionSpec as P
+    from jaxkern.density import kde_log_density
+    assert jax.device_count() == 8
+    mesh = jax.make_mesh((8,), ("x",))
+    rows = NamedSharding(mesh, P("x"))
+    rng = np.random.default_rng(0)
+    X = jnp.asarray(rng.normal(size=(800, 3))); Y = jnp.asarray(rng.normal(size=(240, 3)))
+    for kernel in ("gaussian", "epanechnikov"):
+        ref = kde_log_density(X, Y, bandwidth=0.5, kernel=kernel, block_size=64)
+        by_query = kde_log_density(X, jax.device_put(Y, rows), bandwidth=0.5, kernel=kernel,
+                                   block_size=64)
+        assert by_query.sharding.spec == P("x"), by_query.sharding
+        by_data = jax.jit(lambda X, Y: kde_log_density(X, Y, bandwidth=0.5, kernel=kernel,
+                                                       block_size=64))(jax.device_put(X, rows), Y)
+        tol = 1e-12 if X.dtype == jnp.float64 else 1e-5
+        np.testing.assert_allclose(np.asarray(by_query), np.asarray(ref), rtol=tol)
+        np.testing.assert_allclose(np.asarray(by_data), np.asarray(ref), rtol=tol)
+    print("ok")
+    """
+)
+
+
+def test_sharded_equals_unsharded():
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8",
+               PYTHONPATH=ROOT, JAX_PLATFORMS="cpu")
+    out = subprocess.run([sys.executable, "-c", _SHARDED], env=env, capture_output=True,
+                         text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip().endswith("ok")
