@@ -29,24 +29,25 @@ def _gaussian(key, m, d, dtype):
     return jax.random.normal(key, (m, d), dtype)
 
 
-def _student_t(nu: float) -> Spectrum:
+def _student_t(dof: int) -> Spectrum:
     # Matern-nu with r = |x - y| / l has spectral density prop. to (2 nu + |w|^2)^-(nu + d/2):
     # a multivariate Student t with 2 nu degrees of freedom, w = z sqrt(2 nu / g), g ~ chi2(2 nu).
+    # For half-integer nu, 2 nu is an integer and g is a sum of 2 nu squared normals.
     def sample(key, m, d, dtype):
         kz, kg = jax.random.split(key)
         z = jax.random.normal(kz, (m, d), dtype)
-        g = 2 * jax.random.gamma(kg, nu, (m, 1), dtype)
-        g = jnp.maximum(g, jnp.finfo(dtype).tiny)  # a chi2(1) draw can underflow to 0
-        return z * jnp.sqrt(2 * nu / g)
+        g = jnp.sum(jax.random.normal(kg, (m, dof), dtype) ** 2, axis=-1, keepdims=True)
+        g = jnp.maximum(g, jnp.finfo(dtype).tiny)  # a chi2(1) draw can be 0 in float32
+        return z * jnp.sqrt(dof / g)
 
     return sample
 
 
 _SPECTRA: dict[str, Spectrum] = {
     "rbf": _gaussian,
-    "matern12": _student_t(0.5),
-    "matern32": _student_t(1.5),
-    "matern52": _student_t(2.5),
+    "matern12": _student_t(1),
+    "matern32": _student_t(3),
+    "matern52": _student_t(5),
 }
 
 
@@ -166,7 +167,7 @@ def fourier_features(
                          f"shapes {X.shape} and {frequencies.shape}.")
     check_positive("lengthscale", lengthscale)
     check_positive("variance", variance)
-    proj = (X / lengthscale) @ frequencies.astype(X.dtype).T
+    proj = (X / jnp.reshape(lengthscale, (1, -1))) @ frequencies.astype(X.dtype).T
     scale = jnp.sqrt(variance / frequencies.shape[0])
     return scale * jnp.concatenate([jnp.cos(proj), jnp.sin(proj)], axis=-1)
 
