@@ -2,6 +2,8 @@ r"""Random-feature softmax attention with a relative-position (Toeplitz) bias ap
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 from jax import lax
@@ -140,6 +142,14 @@ def kernelized_attention(
                              f"{jnp.shape(rpe_bias)}.")
         rpe_bias = jnp.broadcast_to(rpe_bias, (h, 2 * n - 1)).astype(q.dtype)
 
+    out = _attention(q, k, v, key, rpe_bias, num_features, causal, orthogonal)
+    return out[:, 0] if single else out
+
+
+@functools.partial(jax.jit, static_argnums=(5, 6, 7))
+def _attention(q, k, v, key, rpe_bias, num_features, causal, orthogonal):
+    # Jitted as a whole so that eager calls reuse one compiled scan per shape.
+    n, h, d = q.shape[-3:]
     omega = spectral_frequencies(d, key=key, num_features=num_features,
                                  orthogonal=orthogonal, dtype=q.dtype)
     scale = d ** -0.25
@@ -158,5 +168,4 @@ def kernelized_attention(
 
     batch = q.shape[:-3]
     flat = [x.reshape((-1,) + x.shape[-3:]) for x in (q, k, v)]
-    out = jax.vmap(one_sequence)(*flat).reshape(batch + (n, h, v.shape[-1]))
-    return out[:, 0] if single else out
+    return jax.vmap(one_sequence)(*flat).reshape(batch + (n, h, v.shape[-1]))

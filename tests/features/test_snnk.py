@@ -75,7 +75,7 @@ def test_snnk_error_shrinks_as_inverse_sqrt_m(getkey):
 
 def test_snnk_layer_approximates_dense_layer(getkey):
     linear = eqx.nn.Linear(3, 5, key=getkey(), dtype=FLOAT)
-    linear = eqx.tree_at(lambda l: (l.weight, l.bias), linear,
+    linear = eqx.tree_at(lambda lin: (lin.weight, lin.bias), linear,
                          (0.4 * linear.weight, 0.4 * linear.bias))
     x = 0.5 * jax.random.normal(getkey(), (3,), FLOAT)
     dense = jnp.cos(linear(x))  # the dense layer that the cos-SNNK replaces
@@ -94,8 +94,8 @@ def test_snnk_transforms(getkey):
     X = points(getkey(), 4, 3, scale=0.5)
     out = jax.vmap(layer)(X)
     assert out.shape == (4, 2) and out.dtype == FLOAT
-    assert_close(eqx.filter_jit(lambda l, X: jax.vmap(l)(X))(layer, X), out)
-    grads = eqx.filter_grad(lambda l: jnp.sum(jax.vmap(l)(X) ** 2))(layer)
+    assert_close(eqx.filter_jit(lambda lay, X: jax.vmap(lay)(X))(layer, X), out)
+    grads = eqx.filter_grad(lambda lay: jnp.sum(jax.vmap(lay)(X) ** 2))(layer)
     assert bool(jnp.all(grads.frequencies == 0))  # the random draw is not trained
     assert bool(jnp.all(jnp.isfinite(grads.weight)))
     om = spectral_frequencies(4, key=getkey(), num_features=8, dtype=FLOAT)
