@@ -86,7 +86,7 @@ def _states(X, reps, entanglement, feature_map, alpha):
         angles.append((jnp.pi - X[:, i]) * (jnp.pi - X[:, j]))
     angles = alpha * jnp.concatenate(angles, axis=-1)
     theta = angles @ jnp.asarray(_phase_table(q, pairs), X.dtype).T  # (n, 2^q)
-    phase = jnp.exp(1j * theta)
+    phase = lax.complex(jnp.cos(theta), jnp.sin(theta))  # e^{i theta}, complex of X's width
     norm = 1 / math.sqrt(2**q)
     psi = norm * phase  # first repetition: H on |0...0> is the uniform state
     for _ in range(reps - 1):
@@ -273,8 +273,9 @@ def ad_hoc_data(
     k_v, k_x, k_perm = jax.random.split(key, 3)
     dim = 2**num_qubits
     g = jax.random.normal(k_v, (2, dim, dim), dtype)
-    qmat, r = jnp.linalg.qr(g[0] + 1j * g[1])
-    V = qmat * (jnp.diagonal(r) / jnp.abs(jnp.diagonal(r)))[None, :]  # Haar unitary
+    qmat, r = jnp.linalg.qr(lax.complex(g[0], g[1]))
+    angle = jnp.angle(jnp.diagonal(r))
+    V = qmat * lax.complex(jnp.cos(angle), jnp.sin(angle))[None, :]  # Haar unitary
     parity = (-1.0) ** _phase_table(num_qubits, ())[:, :num_qubits].sum(axis=1)
 
     pool = 20 * num_points  # acceptance is about 1 - gap; 20x leaves a wide margin
