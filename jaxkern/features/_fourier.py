@@ -75,7 +75,7 @@ def spectral_frequencies(
     By Bochner's theorem a stationary kernel with $k(0) = 1$ is
     $k(x - y) = \mathbb E_{\omega \sim p}[\cos(\omega^\top (x - y))]$. The spectra are those of
     [`rbf`][jaxkern.kernels.rbf] ($p = \mathcal N(0, I)$) and the Matérn kernels
-    ([`matern12`][jaxkern.kernels.matern12], ...: a multivariate Student $t$ with $2\nu$
+    (`jaxkern.kernels.matern12`, ...: a multivariate Student $t$ with $2\nu$
     degrees of freedom), all at unit lengthscale; divide inputs by the lengthscale (as
     [`fourier_features`][jaxkern.features.fourier_features] does).
 
@@ -138,7 +138,7 @@ def fourier_features(
       (x - y) / \ell\bigr) \approx k(x, y).$$
     Frequencies from `spectral_frequencies(spectrum="rbf")` give the
     [`rbf`][jaxkern.kernels.rbf] kernel with the same ARD `lengthscale` and `variance`;
-    `"matern32"` gives [`matern32`][jaxkern.kernels.matern32], and so on.
+    `"matern32"` gives `jaxkern.kernels.matern32`, and so on.
 
     **Arguments:**
 

@@ -148,7 +148,7 @@ class KernelizedAttention(eqx.Module):
 class QuantumKernel(Kernel):
     r"""Module form of [`fidelity_kernel`][jaxkern.features.fidelity_kernel] for `num_qubits`.
 
-    A [`Kernel`][jaxkern.kernels.Kernel], so it composes and plugs into `gram` and the GP
+    A `jaxkern.kernels.Kernel`, so it composes and plugs into `gram` and the GP
     code; points whose dimension is not `num_qubits` raise `ValueError`.
 
     Example:

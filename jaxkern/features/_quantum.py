@@ -151,7 +151,7 @@ def fidelity_kernel(
     r"""The fidelity quantum kernel $k(x, y) = |\langle\Phi(x)|\Phi(y)\rangle|^2$ on one pair.
 
     A pairwise kernel like those of `jaxkern.kernels`, so it works with
-    [`gram`][jaxkern.kernels.gram] and the GP code; for whole Gram matrices
+    `jaxkern.kernels.gram` and the GP code; for whole Gram matrices
     [`fidelity_gram`][jaxkern.features.fidelity_gram] simulates each point once.
 
     **Arguments:** `x`, `y` of shape (q,), and the circuit as in
@@ -204,7 +204,7 @@ def fidelity_gram(
         >>> import jax.numpy as jnp
         >>> from jaxkern.features import fidelity_gram
         >>> K = fidelity_gram(jnp.array([[0.1, 0.2], [1.0, 2.0]]))
-        >>> [round(float(v), 4) for v in jnp.diag(K)]
+        >>> jnp.diag(K).round(4).tolist()
         [1.0, 1.0]
 
     Havlíček et al., Nature 567 (2019), eq. 3.

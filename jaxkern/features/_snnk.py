@@ -54,7 +54,7 @@ def neural_network_kernel(
     $K_{ij} = f(w_j^\top x_i + b_j)$. For `"relu"` it is the arc-cosine kernel of order 1
     between $\tilde x_i = (x_i, 1)$ and $\tilde w_j = (w_j, b_j)$,
     $K_{ij} = 2\,\mathbb E_\omega[\mathrm{relu}(\omega^\top \tilde x_i)\,
-    \mathrm{relu}(\omega^\top \tilde w_j)]$ = [`arccos`][jaxkern.kernels.arccos]`(order=1)`:
+    \mathrm{relu}(\omega^\top \tilde w_j)]$ = `jaxkern.kernels.arccos(order=1)`:
     the ReLU-SNNK of the paper, a kernel between input and weight rather than
     $\mathrm{relu}(w^\top x + b)$.
 
@@ -108,7 +108,7 @@ def snnk_features(
       The variance grows like $e^{|\tilde x|^2 + |\tilde w|^2}$: keep inputs and weights small.
     - `"relu"`: $\Phi = \sqrt{2/m}\,\mathrm{relu}(\Omega\tilde x)$, $\Psi = \sqrt{2/m}\,
       \mathrm{relu}(\Omega\tilde w)$, so $\mathbb E[\Phi^\top\Psi]$ is the order-1
-      arc-cosine kernel of [`arccos`][jaxkern.kernels.arccos] (the factor 2 of Cho & Saul's
+      arc-cosine kernel of `jaxkern.kernels.arccos` (the factor 2 of Cho & Saul's
       normalisation is split as $\sqrt 2$ on each side).
 
     In every case $\mathbb E[\Phi(X)\Psi(W, b)^\top]$ =
