@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -173,6 +174,9 @@ def fit_dkm(
     """
     _check(model, X, Y)
     n = X.shape[0]
-    return DKMFit(*minimize(lambda m: -dkm_objective(m, X, Y) / n, model,
-                            optimizer=optax.adam(learning_rate), num_steps=num_steps,
-                            progress=progress, description="fit_dkm"))
+    # optax's bias correction raises a float to an int32 step count, which strict dtype
+    # promotion rejects; the model's own arithmetic has no mixed dtypes either way.
+    with jax.numpy_dtype_promotion("standard"):
+        return DKMFit(*minimize(lambda m: -dkm_objective(m, X, Y) / n, model,
+                                optimizer=optax.adam(learning_rate), num_steps=num_steps,
+                                progress=progress, description="fit_dkm"))

@@ -138,7 +138,7 @@ def init_dkm(
     if not isinstance(depth, int) or depth < 1:
         raise ValueError(f"`depth` must be a positive int, got {depth!r}.")
     check_kernel_map(kernel)
-    nus = (nu,) * depth if jnp.ndim(nu) == 0 else tuple(nu)
+    nus = tuple(nu) if isinstance(nu, tuple | list) else (nu,) * depth
     if len(nus) != depth:
         raise ValueError(f"`nu` must be one number or {depth} numbers (one per layer), got "
                          f"{nu!r}.")

@@ -90,7 +90,7 @@ def ntk_predict(
         # -expm1(-rate l) / l -> rate as l -> 0; the guard keeps the unused branch finite.
         safe = jnp.where(evals == 0, 1, evals)
         weights = jnp.where(evals == 0, rate, -jnp.expm1(-rate * safe) / safe)
-    A = (k_test_train.ntk @ evecs) * weights @ evecs.T
+    A = (k_test_train.ntk @ evecs) * weights[None, :] @ evecs.T
     mean = A @ y_train
     variance = (k_test_diag - 2 * jnp.sum(A * k_test_train.nngp, axis=1)
                 + jnp.sum((A @ k_train.nngp) * A, axis=1))
