@@ -46,8 +46,8 @@ def init_mlp(
     Example:
         >>> import jax
         >>> from jaxkern.deep import init_mlp
-        >>> [p.W.shape for p in init_mlp(jax.random.key(0), 3, width=8, depth=2)]
-        [(3, 8), (8, 8), (8, 1)]
+        >>> tuple(p.W.shape for p in init_mlp(jax.random.key(0), 3, width=8, depth=2))
+        ((3, 8), (8, 8), (8, 1))
     """
     for name, value in (("in_dim", in_dim), ("width", width), ("out_dim", out_dim)):
         if not isinstance(value, int) or value < 1:

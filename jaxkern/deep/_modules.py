@@ -128,8 +128,8 @@ def init_dkm(
         >>> import jax
         >>> from jaxkern.deep import init_dkm
         >>> model = init_dkm(jax.random.normal(jax.random.key(0), (5, 3)), depth=2)
-        >>> [V.shape for V in model.factors]
-        [(5, 5), (5, 5)]
+        >>> tuple(V.shape for V in model.factors)
+        ((5, 5), (5, 5))
 
     Yang et al., *A theory of representation learning gives a deep generalisation of kernel
     methods*, ICML 2023, section 4.

@@ -40,7 +40,7 @@ def ntk_predict(
     \Theta^{-1}$. Everything goes through one eigendecomposition of $\Theta$, with
     $(1 - e^{-\eta \lambda_i t})/\lambda_i$ written with `expm1` so small eigenvalues stay
     accurate. The NNGP posterior (the network with only its readout trained) is
-    [`jaxkern.gp.gp_posterior`][jaxkern.gp.gp_posterior] with the
+    `jaxkern.gp.gp_posterior` with the
     [`NNGP`][jaxkern.deep.NNGP] kernel.
 
     **Arguments:**
@@ -61,7 +61,7 @@ def ntk_predict(
         >>> X = jnp.array([[1.0, 0.0], [0.6, 0.8]])
         >>> k = nngp_ntk_gram(X)
         >>> pred = ntk_predict(k, k, jnp.diagonal(k.nngp), jnp.array([1.0, -1.0]))
-        >>> [round(v, 4) for v in pred.mean.tolist()]
+        >>> pred.mean.round(4).tolist()
         [1.0, -1.0]
 
     Lee et al., *Wide Neural Networks of Any Depth Evolve as Linear Models Under Gradient

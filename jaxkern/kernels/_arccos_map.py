@@ -24,7 +24,7 @@ def arccos_map(
       (u, v) \sim \mathcal N\Big(0, \begin{pmatrix} k_{xx} & k_{xy} \\ k_{xy} & k_{yy}
       \end{pmatrix}\Big),$$
     Cho & Saul's normalisation, under which order 1 (ReLU) keeps the diagonal:
-    $\kappa_1(k, k, k) = k$. [`arccos`][jaxkern.kernels.arccos] is this map applied to
+    $\kappa_1(k, k, k) = k$. `jaxkern.kernels.arccos` is this map applied to
     $\langle x, y\rangle = \sigma_w^2 x^\top y + \sigma_b^2$; repeated on a Gram matrix it is
     the ReLU network's NNGP recursion (up to the factor 2 of He initialisation) and the
     deep kernel machine's kernel map. Gradients stay finite at $k_{xy}^2 = k_{xx}k_{yy}$;
