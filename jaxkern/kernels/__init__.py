@@ -5,6 +5,7 @@ hyperparameters; modules (`RBF`, `Matern32`, ...) hold the hyperparameters as py
 and compose with `+`, `*` and scaling. `gram`, `gram_diag` and `kernel_matvec` batch any of them.
 """
 
+from ._arccos_map import arccos_map as arccos_map
 from ._dot_product import arccos as arccos
 from ._dot_product import linear as linear
 from ._dot_product import polynomial as polynomial
@@ -64,6 +65,7 @@ __all__ = [
     "StudentTMixture",
     "SumKernel",
     "arccos",
+    "arccos_map",
     "cosine",
     "gram",
     "gram_diag",
