@@ -11,6 +11,8 @@ from ._dot_product import polynomial as polynomial
 from ._gram import gram as gram
 from ._gram import gram_diag as gram_diag
 from ._gram import kernel_matvec as kernel_matvec
+from ._matern import Matern as Matern
+from ._matern import matern as matern
 from ._modules import RBF as RBF
 from ._modules import ArcCosine as ArcCosine
 from ._modules import Cosine as Cosine
@@ -41,6 +43,7 @@ __all__ = [
     "Cosine",
     "Kernel",
     "Linear",
+    "Matern",
     "Matern12",
     "Matern32",
     "Matern52",
@@ -58,6 +61,7 @@ __all__ = [
     "gram_diag",
     "kernel_matvec",
     "linear",
+    "matern",
     "matern12",
     "matern32",
     "matern52",
