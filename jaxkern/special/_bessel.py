@@ -210,13 +210,17 @@ def _steed(mu, x):
         c = -a * c / i
         q1, q2 = q2, (q1 - b * q2) / a
         q = q + c * q2
+        # c grows like i! and q2 falls like 1/i!: only c * q2 matters, so rescale to q2 = 1
+        c, q1, q2 = c * q2, q1 / q2, jnp.ones_like(q2)
         b = b + 2
         d = 1 / (b + a * d)
         delh = (b * d - 1) * delh
         return a, b, c, d, h + delh, delh, q, q1, q2, s + q * delh
 
     carry = (a, b, c, d, h, delh, q, q1, q2, s)
-    carry = jax.lax.fori_loop(2, _CF_TERMS + 2, body, carry, unroll=_UNROLL)
+    # float32 converges in 32 terms; more would overflow the growing sum q at x near 30
+    terms = _CF_TERMS if jnp.finfo(x.dtype).bits > 32 else 32
+    carry = jax.lax.fori_loop(2, terms + 2, body, carry, unroll=_UNROLL)
     h, s = carry[4], carry[9]
     log_kve = 0.5 * jnp.log(jnp.pi / (2 * x)) - jnp.log(s)
     return log_kve, (mu + x + 0.5 - a1 * h) / x

@@ -67,7 +67,14 @@ def test_sampler_moments_and_jit(getkey):
 
 
 @pytest.mark.skipif(not X64, reason="1e-3 in kappa at kappa ~ 1e5 needs float64 resultants")
-@pytest.mark.parametrize(("d", "kappa"), [(2048, 5e4), (8192, 2e5), (32768, 1e6)])
+@pytest.mark.parametrize(
+    ("d", "kappa"),
+    [
+        (2048, 5e4),
+        pytest.param(8192, 2e5, marks=pytest.mark.slow),
+        pytest.param(32768, 1e6, marks=pytest.mark.slow),
+    ],
+)
 def test_fit_recovers_kappa_high_dim(getkey, d, kappa):
     # 300 samples: the debiased fit's statistical error is ~1e-4 here (Var of mu^T x)
     mu = jnp.zeros(d).at[1].set(1.0)
