@@ -29,8 +29,7 @@ def matern(
     evaluated as
     $\sigma^2 \exp\big((1-\nu)\log 2 - \log\Gamma(\nu) + \nu\log z + \log K_\nu(z)\big)$ so that
     large orders neither overflow nor underflow; $k = \sigma^2$ at $r = 0$. It equals
-    [`matern12`][jaxkern.kernels.matern12], [`matern32`][jaxkern.kernels.matern32] and
-    [`matern52`][jaxkern.kernels.matern52] at $\nu = 1/2, 3/2, 5/2$ and tends to
+    `matern12`, `matern32` and `matern52` at $\nu = 1/2, 3/2, 5/2$ and tends to
     [`rbf`][jaxkern.kernels.rbf] as $\nu \to \infty$. Value and gradient are finite at $r = 0$,
     and the kernel is differentiable in $\nu$ (through the order-derivative of `log_kv`).
 
