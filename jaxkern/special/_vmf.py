@@ -164,10 +164,10 @@ def vmf_sample(
     key_w, key_v = jax.random.split(key)
     omw = jax.vmap(lambda k: _wood_cosine(k, kappa, d))(jax.random.split(key_w, n))
     g = jax.random.normal(key_v, (n, d), mu.dtype)
-    tangent = g - (g @ mu)[:, None] * mu
+    tangent = g - (g @ mu)[:, None] * mu[None, :]
     tangent = tangent / jnp.linalg.norm(tangent, axis=-1, keepdims=True)
     sine = jnp.sqrt(omw * (2 - omw))
-    return (1 - omw)[:, None] * mu + sine[:, None] * tangent
+    return (1 - omw)[:, None] * mu[None, :] + sine[:, None] * tangent
 
 
 class VMFFit(NamedTuple):
