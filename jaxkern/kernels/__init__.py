@@ -18,6 +18,8 @@ from ._matern72 import matern72 as matern72
 from ._matern72 import product_matern as product_matern
 from ._mixture import StudentTMixture as StudentTMixture
 from ._mixture import student_t_mixture as student_t_mixture
+from ._matern import Matern as Matern
+from ._matern import matern as matern
 from ._modules import RBF as RBF
 from ._modules import ArcCosine as ArcCosine
 from ._modules import Cosine as Cosine
@@ -49,6 +51,7 @@ __all__ = [
     "Cosine",
     "Kernel",
     "Linear",
+    "Matern",
     "Matern12",
     "Matern32",
     "Matern52",
@@ -71,6 +74,7 @@ __all__ = [
     "gram_diag",
     "kernel_matvec",
     "linear",
+    "matern",
     "matern12",
     "matern32",
     "matern52",
