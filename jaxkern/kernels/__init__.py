@@ -12,14 +12,14 @@ from ._dot_product import polynomial as polynomial
 from ._gram import gram as gram
 from ._gram import gram_diag as gram_diag
 from ._gram import kernel_matvec as kernel_matvec
+from ._matern import Matern as Matern
+from ._matern import matern as matern
 from ._matern72 import Matern72 as Matern72
 from ._matern72 import ProductMatern as ProductMatern
 from ._matern72 import matern72 as matern72
 from ._matern72 import product_matern as product_matern
 from ._mixture import StudentTMixture as StudentTMixture
 from ._mixture import student_t_mixture as student_t_mixture
-from ._matern import Matern as Matern
-from ._matern import matern as matern
 from ._modules import RBF as RBF
 from ._modules import ArcCosine as ArcCosine
 from ._modules import Cosine as Cosine
