@@ -51,18 +51,21 @@ def gram(k: KernelFn, X: Float[Array, "n d"], Y: Float[Array, "m d"] | None = No
 
 
 def _scaled_sqdists(X: Array, Y: Array, lengthscale: Array) -> Array:
-    """All $\\|x_i - y_j\\|^2 / \\ell^2$ through one matrix product (BLAS speed).
+    r"""All $\|x_i - y_j\|^2 / \ell^2$ through one matrix product (BLAS speed).
 
     Both sets are shifted by the mean of X first, so that the expansion
-    $\\|x\\|^2 + \\|y\\|^2 - 2 x^\top y$ cancels little; round-off that leaves a tiny negative
-    value is clipped to 0.
+    $\|x\|^2 + \|y\|^2 - 2 x^\top y$ cancels little. What is left under its round-off floor,
+    a few ulps of $\|x\|^2 + \|y\|^2$, is indistinguishable from 0 and set to 0: otherwise a
+    coincident pair would come out at $r \approx \sqrt{\epsilon}$, which a Matérn-1/2 kernel
+    turns into a $10^{-8}$ error on the diagonal.
     """
     shift = jnp.mean(X, axis=0, keepdims=True)
     scale = jnp.atleast_1d(lengthscale)[None, :]
     Xs, Ys = (X - shift) / scale, (Y - shift) / scale
-    r2 = (jnp.sum(Xs * Xs, axis=1)[:, None] + jnp.sum(Ys * Ys, axis=1)[None, :]
-          - 2 * Xs @ Ys.T)
-    return jnp.maximum(r2, 0)
+    norms = jnp.sum(Xs * Xs, axis=1)[:, None] + jnp.sum(Ys * Ys, axis=1)[None, :]
+    r2 = norms - 2 * Xs @ Ys.T
+    floor = 8 * jnp.finfo(r2.dtype).eps * norms
+    return jnp.where(r2 > floor, r2, 0)
 
 
 def gram_diag(k: KernelFn, X: Float[Array, "n d"]) -> Float[Array, " n"]:
