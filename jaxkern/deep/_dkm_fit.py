@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -174,9 +173,6 @@ def fit_dkm(
     """
     _check(model, X, Y)
     n = X.shape[0]
-    # optax's bias correction raises a float to an int32 step count, which strict dtype
-    # promotion rejects; the model's own arithmetic has no mixed dtypes either way.
-    with jax.numpy_dtype_promotion("standard"):
-        return DKMFit(*minimize(lambda m: -dkm_objective(m, X, Y) / n, model,
-                                optimizer=optax.adam(learning_rate), num_steps=num_steps,
-                                progress=progress, description="fit_dkm"))
+    return DKMFit(*minimize(lambda m: -dkm_objective(m, X, Y) / n, model,
+                            optimizer=optax.adam(learning_rate), num_steps=num_steps,
+                            progress=progress, description="fit_dkm"))

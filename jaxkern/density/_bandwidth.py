@@ -157,16 +157,14 @@ def loo_bandwidth(
             data, bandwidth=jnp.exp(log_h), kernel=kernel, block_size=block_size
         )
 
-    # optax's Adam computes decay ** int32 count, which strict dtype promotion rejects.
-    with jax.numpy_dtype_promotion("standard"):
-        result = minimize(
-            loss,
-            log_h,
-            optimizer=optax.adam(learning_rate),
-            num_steps=num_steps,
-            progress=progress,
-            description="loo_bandwidth",
-        )
+    result = minimize(
+        loss,
+        log_h,
+        optimizer=optax.adam(learning_rate),
+        num_steps=num_steps,
+        progress=progress,
+        description="loo_bandwidth",
+    )
     bandwidth = jnp.exp(result.params)
     return LooBandwidth(bandwidth, -loss(result.params), result.losses)
 
