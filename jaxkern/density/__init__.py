@@ -10,6 +10,7 @@ from ._kde import kde_log_density as kde_log_density
 from ._kde import loo_log_likelihood as loo_log_likelihood
 from ._private import PrivateKernelSum as PrivateKernelSum
 from ._private import PrivateL1Sum as PrivateL1Sum
+from ._private import analytic_gaussian_sigma as analytic_gaussian_sigma
 from ._private import private_kernel_sum as private_kernel_sum
 from ._private import private_l1_sum as private_l1_sum
 from ._regimes import Regimes as Regimes
@@ -22,6 +23,7 @@ __all__ = [
     "PrivateKernelSum",
     "PrivateL1Sum",
     "Regimes",
+    "analytic_gaussian_sigma",
     "isj_bandwidth",
     "kde_log_density",
     "kde_regimes",

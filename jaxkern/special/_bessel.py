@@ -12,6 +12,12 @@ Write $s = \sqrt{v^2 + x^2}$. The regions are
   (stable) forward recurrence in the order up to $v$.
 
 The Debye polynomials $u_k(p)$ are generated once in exact rational arithmetic.
+
+Evaluating every branch on every element is what differentiation needs (a fixed number of
+loop steps transposes; the derivative in $v$ runs that way). A plain evaluation is
+*adaptive* instead: large inputs are sorted by region, each block runs only the branches its
+elements use (`lax.cond`), and the series and continued fractions stop once the whole block has
+converged. The answer is the same; the cost falls to that of the branch each element needs.
 """
 
 from __future__ import annotations
@@ -88,6 +94,34 @@ def _debye_table(terms: int) -> np.ndarray:
     return table
 
 
+def _loop(lower, upper, body, init, *, adaptive: bool, until=None):
+    """``fori_loop(lower, upper, body, init)``, or (``adaptive``) a while loop that may take a
+    traced ``upper`` and also stops once ``until(carry)`` holds for the whole block, tested
+    every ``_UNROLL`` steps (a step past convergence or past ``upper`` changes nothing in
+    these loops: their increments are negligible or guarded)."""
+    if not adaptive:
+        return jax.lax.fori_loop(lower, upper, body, init, unroll=_UNROLL)
+
+    def cond(state):
+        k, carry = state
+        go = k < upper
+        return go if until is None else go & ~until(carry)
+
+    def step(state):
+        k, carry = state
+        for i in range(_UNROLL):
+            carry = body(k + i, carry)
+        return k + _UNROLL, carry
+
+    # a weakly typed counter, like fori_loop's, so that bodies may compare it with floats
+    return jax.lax.while_loop(cond, step, (jnp.asarray(lower), init))[1]
+
+
+def _converged(delta, total, dtype):
+    """Every increment below a quarter ulp of its sum: the stopping test of the adaptive loops."""
+    return jnp.all(jnp.abs(delta) <= 0.25 * jnp.finfo(dtype).eps * jnp.abs(total))
+
+
 def _where(mask, value, safe):
     """``value`` where ``mask``, else the harmless ``safe`` (the first half of a double-where)."""
     return jnp.where(mask, value, safe)
@@ -126,7 +160,7 @@ def _log_debye(v, x, *, k_kind: bool):
     return expo - 0.5 * jnp.log(2 * jnp.pi * s) + jnp.log(total)
 
 
-def _log_ive_series(v, x):
+def _log_ive_series(v, x, *, adaptive: bool):
     r"""$\log I_v(x) - x$ from $I_v(x) = (x/2)^v \sum_k (x^2/4)^k / (k!\,\Gamma(v + k + 1))$."""
     q = x * x / 4
 
@@ -138,11 +172,12 @@ def _log_ive_series(v, x):
 
     # the sum without its leading 1, so log1p keeps log I_0(x) ~ x^2/4 accurate for tiny x
     init = (jnp.ones_like(x), jnp.zeros_like(x))
-    _, rest = jax.lax.fori_loop(1, _SERIES_TERMS, body, init, unroll=_UNROLL)
+    _, rest = _loop(1, _SERIES_TERMS, body, init, adaptive=adaptive,
+                    until=lambda c: _converged(c[0], 1 + c[1], x.dtype))
     return v * jnp.log(x / 2) - jax.lax.lgamma(v + 1) + jnp.log1p(rest) - x
 
 
-def _temme(mu, x):
+def _temme(mu, x, *, adaptive: bool):
     r"""$(\log K_\mu(x) + x,\ K_{\mu+1}/K_\mu)$ by Temme's series, $|\mu| \le 1/2$, $x \le 2$."""
     coeffs = _RGAMMA1P
     # 1/Gamma(1 + mu) and 1/Gamma(1 - mu); gamma1 = (1/G(1-mu) - 1/G(1+mu)) / (2 mu) exactly
@@ -173,20 +208,24 @@ def _temme(mu, x):
     quarter_x2 = x * x / 4
 
     def body(k, carry):
-        f, p, qq, c, sum_k, sum_k1 = carry
+        f, p, qq, c, sum_k, sum_k1, _, _ = carry
         k = k.astype(x.dtype)
         f = (k * f + p + qq) / (k * k - mu2)
         c = c * quarter_x2 / k
         p = p / (k - mu)
         qq = qq / (k + mu)
-        return f, p, qq, c, sum_k + c * f, sum_k1 + c * (p - k * f)
+        term, term1 = c * f, c * (p - k * f)
+        return f, p, qq, c, sum_k + term, sum_k1 + term1, term, term1
 
-    carry = (f, p, qq, jnp.ones_like(x), f, p)
-    *_, sum_k, sum_k1 = jax.lax.fori_loop(1, _TEMME_TERMS, body, carry, unroll=_UNROLL)
+    carry = (f, p, qq, jnp.ones_like(x), f, p, f, p)
+    *_, sum_k, sum_k1, _, _ = _loop(
+        1, _TEMME_TERMS, body, carry, adaptive=adaptive,
+        until=lambda c: _converged(c[6], c[4], x.dtype) & _converged(c[7], c[5], x.dtype),
+    )
     return jnp.log(sum_k) + x, (2 / x) * sum_k1 / sum_k
 
 
-def _steed(mu, x):
+def _steed(mu, x, *, adaptive: bool):
     r"""$(\log K_\mu(x) + x,\ K_{\mu+1}/K_\mu)$ by Steed's continued fraction (CF2), $x > 2$.
 
     Temme, J. Comput. Phys. 19 (1975) 324; the form of Press et al., *Numerical Recipes*, §6.7.
@@ -220,13 +259,15 @@ def _steed(mu, x):
     carry = (a, b, c, d, h, delh, q, q1, q2, s)
     # float32 converges in 32 terms; more would overflow the growing sum q at x near 30
     terms = _CF_TERMS if jnp.finfo(x.dtype).bits > 32 else 32
-    carry = jax.lax.fori_loop(2, terms + 2, body, carry, unroll=_UNROLL)
+    carry = _loop(2, terms + 2, body, carry, adaptive=adaptive,
+                  until=lambda c: _converged(c[5], c[4], x.dtype)
+                  & _converged(c[6] * c[5], c[9], x.dtype))
     h, s = carry[4], carry[9]
     log_kve = 0.5 * jnp.log(jnp.pi / (2 * x)) - jnp.log(s)
     return log_kve, (mu + x + 0.5 - a1 * h) / x
 
 
-def _log_kve_small(v, x):
+def _log_kve_small(v, x, *, adaptive: bool):
     r"""$\log K_v(x) + x$ for $\sqrt{v^2 + x^2} < R$: Temme or Steed at $\mu$, then recurrence.
 
     $K_{\mu+k+1} = K_{\mu+k-1} + 2(\mu+k)/x \cdot K_{\mu+k}$ grows with $k$, so the forward
@@ -235,8 +276,12 @@ def _log_kve_small(v, x):
     n = jnp.round(v)
     mu = v - n
     near = x <= _TEMME_SPLIT
-    t_log, t_ratio = _temme(mu, _where(near, x, 1))
-    s_log, s_ratio = _steed(mu, _where(near, 3, x))
+    t_log, t_ratio = _branch(
+        adaptive, near, lambda: _temme(mu, _where(near, x, 1), adaptive=adaptive)
+    )
+    s_log, s_ratio = _branch(
+        adaptive, ~near, lambda: _steed(mu, _where(near, 3, x), adaptive=adaptive)
+    )
     log_kve = jnp.where(near, t_log, s_log)
     ratio = jnp.where(near, t_ratio, s_ratio)
 
@@ -248,9 +293,19 @@ def _log_kve_small(v, x):
         ratio = jnp.where(step, 2 * (mu + k + 1) / x + 1 / ratio, ratio)
         return log_kve, ratio
 
-    steps = int(_RADIUS) + 1
-    log_kve, _ = jax.lax.fori_loop(0, steps, body, (log_kve, ratio), unroll=_UNROLL)
+    steps = jnp.max(n).astype(jnp.int32) if adaptive else int(_RADIUS) + 1
+    log_kve, _ = _loop(0, steps, body, (log_kve, ratio), adaptive=adaptive)
     return log_kve
+
+
+def _branch(adaptive: bool, used, compute):
+    """``compute()``, or (``adaptive``) zeros of its shape where no element of the block uses it."""
+    if not adaptive:
+        return compute()
+    shapes = jax.eval_shape(compute)
+    return jax.lax.cond(
+        jnp.any(used), compute, lambda: jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), shapes)
+    )
 
 
 def _promote(v, x) -> tuple[Array, Array]:
@@ -272,39 +327,80 @@ def _promote(v, x) -> tuple[Array, Array]:
     return jnp.broadcast_to(v.astype(dtype), shape), jnp.broadcast_to(x.astype(dtype), shape)
 
 
-def _dispatch(v, x, *, k_kind: bool):
+def _category(v, x, *, k_kind: bool):
+    """A small integer per element, such that a block of one category runs one branch and
+    loops of similar length: Debye (0); the I series for tiny x (converged in a few terms) or
+    not; for K, Temme at tiny x with a short or long recurrence, Temme at larger x, Steed."""
+    far = v * v + x * x >= _RADIUS**2
+    tiny = x < 0.01
+    if not k_kind:
+        return jnp.where(far, 0, jnp.where(tiny, 1, 2)).astype(jnp.int32)
+    long = (jnp.round(v) >= 8).astype(jnp.int32)
+    temme = jnp.where(tiny, 1 + long, 3)
+    return jnp.where(far, 0, jnp.where(x <= _TEMME_SPLIT, temme, 4)).astype(jnp.int32)
+
+
+_CATEGORIES = {False: 3, True: 5}  # by k_kind
+
+
+def _grouping(category, num: int):
+    """Destination of each element when the elements are grouped by category, stably.
+
+    A counting sort: one cumulative sum per category, O(n num) and no comparison sort (XLA's
+    sort of 10^6 keys costs more than the Bessel functions themselves; finer categories cost
+    more in cumulative sums than they save in loop steps).
+    """
+    dest = jnp.zeros_like(category)
+    offset = jnp.zeros((), category.dtype)
+    for c in range(num):
+        member = category == c
+        rank = jnp.cumsum(member.astype(category.dtype))
+        dest = jnp.where(member, offset + rank - 1, dest)
+        offset = offset + rank[-1]
+    return dest
+
+
+def _dispatch(v, x, *, k_kind: bool, adaptive: bool):
     """Evaluate flat arrays of a multiple of ``_BLOCK`` elements block by block.
 
     Blocks keep the loops' carries in cache; `_elementwise` pads the inputs to a few sizes, so
-    that a handful of compiled programs serve every shape.
+    that a handful of compiled programs serve every shape. Adaptive evaluation groups the
+    elements by category first, so that most blocks need one branch and few loop steps.
     """
     if v.size <= _BLOCK:
-        return _regions(v, x, k_kind=k_kind)
+        return _regions(v, x, k_kind=k_kind, adaptive=adaptive)
+    if adaptive:
+        dest = _grouping(_category(v, x, k_kind=k_kind), _CATEGORIES[k_kind])
+        v, x = jnp.zeros_like(v).at[dest].set(v), jnp.zeros_like(x).at[dest].set(x)
     blocks = jax.lax.map(
-        lambda vx: _regions(*vx, k_kind=k_kind), (v.reshape(-1, _BLOCK), x.reshape(-1, _BLOCK))
-    )
-    return blocks.reshape(-1)
+        lambda vx: _regions(*vx, k_kind=k_kind, adaptive=adaptive),
+        (v.reshape(-1, _BLOCK), x.reshape(-1, _BLOCK)),
+    ).reshape(-1)
+    return blocks[dest] if adaptive else blocks
 
 
-def _regions(v, x, *, k_kind: bool):
+def _regions(v, x, *, k_kind: bool, adaptive: bool):
     valid = (v >= 0) & (x > 0)
     v = _where(valid, v, 1)
     x = _where(valid, x, 1)
     far = v * v + x * x >= _RADIUS**2
-    debye = _log_debye(_where(far, v, 0), _where(far, x, _RADIUS), k_kind=k_kind)
+    debye = _branch(
+        adaptive, far, lambda: _log_debye(_where(far, v, 0), _where(far, x, _RADIUS), k_kind=k_kind)
+    )
     vn, xn = _where(far, 0.5, v), _where(far, 1, x)
-    near = _log_kve_small(vn, xn) if k_kind else _log_ive_series(vn, xn)
+    near_fn = _log_kve_small if k_kind else _log_ive_series
+    near = _branch(adaptive, ~far, lambda: near_fn(vn, xn, adaptive=adaptive))
     return jnp.where(valid, jnp.where(far, debye, near), jnp.nan)
 
 
 @jax.custom_jvp
 def _log_ive(v, x):
-    return _dispatch(v, x, k_kind=False)
+    return _dispatch(v, x, k_kind=False, adaptive=True)
 
 
 @jax.custom_jvp
 def _log_kve(v, x):
-    return _dispatch(v, x, k_kind=True)
+    return _dispatch(v, x, k_kind=True, adaptive=True)
 
 
 @_log_ive.defjvp
@@ -312,7 +408,9 @@ def _log_ive_jvp(primals, tangents):
     v, x = primals
     dv, dx = tangents
     # d/dv: forward-mode through the branch formulas; d/dx: exact, from I_{v+1} / I_v
-    out, out_dv = jax.jvp(lambda order: _dispatch(order, x, k_kind=False), (v,), (dv,))
+    out, out_dv = jax.jvp(
+        lambda order: _dispatch(order, x, k_kind=False, adaptive=False), (v,), (dv,)
+    )
     ratio = jnp.exp(_log_ive(v + 1, x) - out)
     return out, out_dv + (v / x + ratio - 1) * dx
 
@@ -321,7 +419,9 @@ def _log_ive_jvp(primals, tangents):
 def _log_kve_jvp(primals, tangents):
     v, x = primals
     dv, dx = tangents
-    out, out_dv = jax.jvp(lambda order: _dispatch(order, x, k_kind=True), (v,), (dv,))
+    out, out_dv = jax.jvp(
+        lambda order: _dispatch(order, x, k_kind=True, adaptive=False), (v,), (dv,)
+    )
     ratio = jnp.exp(_log_kve(v + 1, x) - out)
     return out, out_dv + (v / x - ratio + 1) * dx
 

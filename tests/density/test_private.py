@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxkern.density import private_kernel_sum, private_l1_sum
+from jaxkern.density import analytic_gaussian_sigma, private_kernel_sum, private_l1_sum
 from jaxkern.density._private import _l1_tree_release
 
 from ..helpers import FLOAT, assert_close
@@ -85,6 +85,35 @@ def test_kernel_sum_sensitivity_and_noise_scale(getkey):
     assert abs(float(jnp.mean(jnp.abs(noise))) / (np.sqrt(2 * D) / eps) - 1) < 0.15
 
 
+@pytest.mark.parametrize("eps, delta", [(0.1, 1e-5), (1.0, 1e-5), (1.0, 1e-3), (8.0, 1e-6)])
+def test_analytic_gaussian_sigma_meets_the_privacy_profile(eps, delta):
+    # Balle & Wang (2018), Theorem 8, evaluated with SciPy's normal CDF: delta(sigma) equals the
+    # target at the returned sigma, and the classical sqrt(2 log(1.25/delta))/eps is larger.
+    from scipy.stats import norm
+
+    sigma = analytic_gaussian_sigma(eps, delta)
+    a, b = 0.5 / sigma, eps * sigma
+    profile = norm.cdf(a - b) - np.exp(eps) * norm.cdf(-a - b)
+    assert abs(profile - delta) < 1e-8 * delta
+    if eps < 1:
+        assert sigma < np.sqrt(2 * np.log(1.25 / delta)) / eps
+
+
+def test_gaussian_kernel_sum_noise_scale(getkey):
+    # With delta, the l2 sensitivity is ||phi(x)||_2 <= sqrt(2) whatever D: Gaussian noise of
+    # std sqrt(2) * sigma(eps, delta), not growing with D.
+    X = jax.random.normal(getkey(), (200, 5), FLOAT)
+    eps, delta, key = 0.5, 1e-5, getkey()
+    for D in (64, 1024):
+        noiseless = private_kernel_sum(X, epsilon=1e12, key=key, num_features=D)
+        for extra in jax.random.normal(getkey(), (20, 5), FLOAT) * 10:
+            assert float(jnp.linalg.norm(noiseless.features(extra[None])[0])) <= np.sqrt(2) + 1e-6
+        noisy = private_kernel_sum(X, epsilon=eps, key=key, num_features=D, delta=delta)
+        noise = np.asarray(noisy.noisy_sum - noiseless.noisy_sum, np.float64)
+        expected = np.sqrt(2) * analytic_gaussian_sigma(eps, delta)
+        assert abs(noise.std() / expected - 1) < (0.35 if D == 64 else 0.1)
+
+
 def test_projection_keeps_kernel_sums_close(getkey):
     X = jax.random.normal(getkey(), (500, 50), FLOAT) / np.sqrt(50)
     Y = jax.random.normal(getkey(), (20, 50), FLOAT) / np.sqrt(50)
@@ -125,3 +154,6 @@ def test_bad_input(getkey):
         private_kernel_sum(X, epsilon=1.0, key=getkey())(jnp.zeros((3, 3), FLOAT))
     with pytest.raises(ValueError, match="kernel"):
         private_kernel_sum(X, epsilon=1.0, key=getkey(), kernel="cosine")
+    for delta in (0.0, 1.0, -1e-5):
+        with pytest.raises(ValueError, match="delta"):
+            private_kernel_sum(X, epsilon=1.0, key=getkey(), delta=delta)
