@@ -8,9 +8,11 @@ from ._bandwidth import silverman_bandwidth as silverman_bandwidth
 from ._kde import KERNELS as KERNELS
 from ._kde import kde_log_density as kde_log_density
 from ._kde import loo_log_likelihood as loo_log_likelihood
+from ._private import FastJL as FastJL
 from ._private import PrivateKernelSum as PrivateKernelSum
 from ._private import PrivateL1Sum as PrivateL1Sum
 from ._private import analytic_gaussian_sigma as analytic_gaussian_sigma
+from ._private import fast_jl as fast_jl
 from ._private import private_kernel_sum as private_kernel_sum
 from ._private import private_l1_sum as private_l1_sum
 from ._regimes import Regimes as Regimes
@@ -19,11 +21,13 @@ from ._regimes import tilt_entropy as tilt_entropy
 
 __all__ = [
     "KERNELS",
+    "FastJL",
     "LooBandwidth",
     "PrivateKernelSum",
     "PrivateL1Sum",
     "Regimes",
     "analytic_gaussian_sigma",
+    "fast_jl",
     "isj_bandwidth",
     "kde_log_density",
     "kde_regimes",

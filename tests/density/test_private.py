@@ -5,7 +5,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxkern.density import analytic_gaussian_sigma, private_kernel_sum, private_l1_sum
+from jaxkern.density import (
+    analytic_gaussian_sigma,
+    fast_jl,
+    private_kernel_sum,
+    private_l1_sum,
+)
 from jaxkern.density._private import _l1_tree_release
 
 from ..helpers import FLOAT, assert_close
@@ -120,8 +125,22 @@ def test_projection_keeps_kernel_sums_close(getkey):
     r2 = np.sum((np.asarray(X, np.float64)[None] - np.asarray(Y, np.float64)[:, None]) ** 2, -1)
     ref = np.exp(-r2 / 2).sum(1)
     dp = private_kernel_sum(X, epsilon=1e12, key=getkey(), num_features=4096, project_to=40)
-    assert dp.projection.shape == (40, 50)
+    assert dp.projection.signs.shape == (64,) and dp.projection.rows.shape == (40,)
     assert float(np.mean(np.abs(np.asarray(dp(Y)) - ref)) / ref.mean()) < 0.1
+
+
+def test_fast_jl_is_an_isometry_in_expectation(getkey):
+    # H D is orthonormal (norms exact before sampling); the sampled, rescaled map keeps norms
+    # within the JL distortion, and the mean of |Px|^2 / |x|^2 over many maps is 1.
+    X = jax.random.normal(getkey(), (30, 100), FLOAT)
+    full = fast_jl(getkey(), 100, 128, FLOAT)  # every coordinate of the padded transform
+    assert_close(jnp.linalg.norm(full(X), axis=1), jnp.linalg.norm(X, axis=1),
+                 rtol64=1e-12, rtol32=1e-5)
+    ratios = np.stack([np.asarray(jnp.sum(fast_jl(k, 100, 32, FLOAT)(X) ** 2, 1)
+                                  / jnp.sum(X**2, 1)) for k in jax.random.split(getkey(), 200)])
+    assert abs(ratios.mean() - 1) < 0.02 and np.all(np.abs(ratios - 1) < 1.2)
+    with pytest.raises(ValueError, match="project_to"):
+        fast_jl(getkey(), 100, 129)
 
 
 def test_queries_jit_vmap(getkey):
