@@ -279,7 +279,23 @@ class FastJL(eqx.Module):
 
 
 def fast_jl(key: PRNGKeyArray, dim: int, project_to: int, dtype=None) -> FastJL:
-    """A random [`FastJL`][jaxkern.density.FastJL] map from `dim` to `project_to` dimensions."""
+    """A random [`FastJL`][jaxkern.density.FastJL] map from `dim` to `project_to` dimensions.
+
+    **Arguments:**
+
+    - `key`: PRNG key of the signs and the sampled coordinates.
+    - `dim`: input dimension $d$.
+    - `project_to`: output dimension $k \le d'$ ($d$ rounded up to a power of two).
+    - `dtype`: of the signs (default: the default float).
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> from jaxkern.density import fast_jl
+        >>> P = fast_jl(jax.random.key(0), 100, 128)  # every coordinate: an exact isometry
+        >>> x = jax.random.normal(jax.random.key(1), (2, 100))
+        >>> bool(jnp.allclose(jnp.linalg.norm(P(x), axis=1), jnp.linalg.norm(x, axis=1), rtol=1e-5))
+        True
+    """
     padded = 1 << max(dim - 1, 0).bit_length()
     if not isinstance(project_to, int) or not 1 <= project_to <= padded:
         raise ValueError(
