@@ -279,7 +279,7 @@ class FastJL(eqx.Module):
 
 
 def fast_jl(key: PRNGKeyArray, dim: int, project_to: int, dtype=None) -> FastJL:
-    """A random [`FastJL`][jaxkern.density.FastJL] map from `dim` to `project_to` dimensions.
+    r"""A random [`FastJL`][jaxkern.density.FastJL] map from `dim` to `project_to` dimensions.
 
     **Arguments:**
 
