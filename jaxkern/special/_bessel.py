@@ -146,13 +146,14 @@ def _log_debye(v, x, *, k_kind: bool):
         if k_kind and k % 2:
             w = -w
         total = total * inv_s + w
-    # asinh(v / x) without overflow for tiny x and without cancellation for tiny v / x
-    big = v > x
-    t = _where(big, 0, v) / _where(big, 1, x)
+    # asinh(v / x): XLA's asinh (within 2 ulp; the exponent below cancels its two terms to
+    # within a factor of a few, so their ulps are what float32 keeps), and log(v + s) - log(x)
+    # only where v / x could overflow, when asinh > 9.9 and the difference of logs is as good
+    huge = v > 1e4 * x
     asinh = jnp.where(
-        big,
+        huge,
         jnp.log(v + s) - jnp.log(x),
-        jnp.log1p(t + t * t / (1 + jnp.sqrt(1 + t * t))),
+        jnp.arcsinh(_where(huge, 1, v) / _where(huge, 1, x)),
     )
     expo = v * v / (s + x) - v * asinh
     if k_kind:
