@@ -47,9 +47,10 @@ def arccos_map(
     """
     if order not in (0, 1, 2):
         raise ValueError(f"`order` must be 0, 1 or 2 (step, ReLU, ReQU), got {order!r}.")
-    # sqrt of each factor: on a Gram tile the diagonals are a column and a row, so this takes
-    # n + m square roots instead of n * m
-    norm_product = safe_sqrt(kxx) * safe_sqrt(kyy)
+    if jnp.shape(kxx) == jnp.shape(kyy):
+        norm_product = safe_sqrt(kxx * kyy)  # exact on the diagonal: kappa_1(k, k, k) = k
+    else:  # a Gram tile's diagonals are a column and a row: n + m square roots, not n * m
+        norm_product = safe_sqrt(kxx) * safe_sqrt(kyy)
     nonzero = norm_product > 0
     c = jnp.clip(jnp.where(nonzero, kxy / jnp.where(nonzero, norm_product, 1), 0), -1, 1)
     return norm_product**order * _angular_part(order, c) / jnp.pi
