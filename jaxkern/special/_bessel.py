@@ -37,7 +37,7 @@ _TEMME_TERMS = 20  # Temme's series for x <= 2: (x^2/4)^k / k!^2 < 1e-18 by k = 
 _CF_TERMS = 80  # Steed's continued fraction for 2 < x < 30 (slowest at x = 2: 1e-15 by 80)
 _TEMME_SPLIT = 2.0
 _BLOCK = 1024  # elements per block of the blocked evaluation
-_UNROLL = 4  # fori_loop unrolling: fused bodies without the compile cost of full unrolling
+_UNROLL = 4  # adaptive loops take this many steps between two tests of convergence
 
 # Taylor coefficients of 1 / Gamma(1 + z) about z = 0 (mpmath 1.3, 40 digits:
 # mpmath.taylor(mpmath.rgamma, 1, 21)); |z| <= 1/2 leaves a tail below 1e-18.
@@ -99,8 +99,8 @@ def _loop(lower, upper, body, init, *, adaptive: bool, until=None):
     traced ``upper`` and also stops once ``until(carry)`` holds for the whole block, tested
     every ``_UNROLL`` steps (a step past convergence or past ``upper`` changes nothing in
     these loops: their increments are negligible or guarded)."""
-    if not adaptive:
-        return jax.lax.fori_loop(lower, upper, body, init, unroll=_UNROLL)
+    if not adaptive:  # not unrolled: unrolling made the gradient both slower to compile and to run
+        return jax.lax.fori_loop(lower, upper, body, init)
 
     def cond(state):
         k, carry = state
