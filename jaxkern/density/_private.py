@@ -38,13 +38,10 @@ def _check_delta(delta) -> None:
         raise ValueError(f"`delta` must be None or a number in (0, 1), got {delta!r}.")
 
 
-def _laplace(key: PRNGKeyArray, release: _Release) -> Array:
-    noise = jax.random.laplace(key, release.values.shape, dtype=release.values.dtype)
-    return release.values + release.scales * noise
-
-
-def _gaussian(key: PRNGKeyArray, release: _Release) -> Array:
-    noise = jax.random.normal(key, release.values.shape, dtype=release.values.dtype)
+def _perturb(key: PRNGKeyArray, release: _Release, sample=jax.random.laplace) -> Array:
+    """The released values plus noise of each one's scale: Laplace, or Gaussian with
+    ``sample=jax.random.normal``."""
+    noise = sample(key, release.values.shape, dtype=release.values.dtype)
     return release.values + release.scales * noise
 
 
@@ -229,7 +226,7 @@ def private_l1_sum(
     check_positive("hi - lo", hi_arr - lo_arr)
     width = hi_arr - lo_arr
     release = _l1_tree_release(data, lo_arr, width, depth, epsilon)
-    noisy = _laplace(key, release)
+    noisy = _perturb(key, release)
     return PrivateL1Sum(lo_arr, width, noisy[:d], noisy[d:], depth)
 
 
@@ -430,11 +427,11 @@ def private_kernel_sum(
         projection, freqs, phases, jnp.zeros((num_features,), data.dtype), d
     )
     if delta is None:
-        scale, mechanism = math.sqrt(2 * num_features) / epsilon, _laplace
+        scale, sample = math.sqrt(2 * num_features) / epsilon, jax.random.laplace
     else:
-        scale, mechanism = math.sqrt(2) * analytic_gaussian_sigma(epsilon, delta), _gaussian
+        scale, sample = math.sqrt(2) * analytic_gaussian_sigma(epsilon, delta), jax.random.normal
     release = _Release(
         jnp.sum(structure.features(data), axis=0), jnp.full((num_features,), scale, data.dtype)
     )
-    return eqx.tree_at(lambda s: s.noisy_sum, structure, mechanism(k_noise, release))
+    return eqx.tree_at(lambda s: s.noisy_sum, structure, _perturb(k_noise, release, sample))
 

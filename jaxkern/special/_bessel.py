@@ -328,20 +328,23 @@ def _promote(v, x) -> tuple[Array, Array]:
     return jnp.broadcast_to(v.astype(dtype), shape), jnp.broadcast_to(x.astype(dtype), shape)
 
 
-def _category(v, x, *, k_kind: bool):
-    """A small integer per element, such that a block of one category runs one branch and
-    loops of similar length: Debye (0); the I series for tiny x (converged in a few terms) or
-    not; for K, Temme at tiny x with a short or long recurrence, Temme at larger x, Steed."""
-    far = v * v + x * x >= _RADIUS**2
+def _far(v, x):
+    r"""Where the Debye expansion serves: $\sqrt{v^2 + x^2} \ge R$."""
+    return v * v + x * x >= _RADIUS**2
+
+
+def _category(v, x, *, k_kind: bool) -> tuple[Array, int]:
+    """A small integer per element, and how many there are, such that a block of one category
+    runs one branch and loops of similar length: Debye (0); the I series for tiny x (converged
+    in a few terms) or not; for K, Temme at tiny x with a short or long recurrence, Temme at
+    larger x, Steed."""
+    far = _far(v, x)
     tiny = x < 0.01
     if not k_kind:
-        return jnp.where(far, 0, jnp.where(tiny, 1, 2)).astype(jnp.int32)
+        return jnp.where(far, 0, jnp.where(tiny, 1, 2)).astype(jnp.int32), 3
     long = (jnp.round(v) >= 8).astype(jnp.int32)
     temme = jnp.where(tiny, 1 + long, 3)
-    return jnp.where(far, 0, jnp.where(x <= _TEMME_SPLIT, temme, 4)).astype(jnp.int32)
-
-
-_CATEGORIES = {False: 3, True: 5}  # by k_kind
+    return jnp.where(far, 0, jnp.where(x <= _TEMME_SPLIT, temme, 4)).astype(jnp.int32), 5
 
 
 def _grouping(category, num: int):
@@ -371,7 +374,7 @@ def _dispatch(v, x, *, k_kind: bool, adaptive: bool):
     if v.size <= _BLOCK:
         return _regions(v, x, k_kind=k_kind, adaptive=adaptive)
     if adaptive:
-        dest = _grouping(_category(v, x, k_kind=k_kind), _CATEGORIES[k_kind])
+        dest = _grouping(*_category(v, x, k_kind=k_kind))
         v, x = jnp.zeros_like(v).at[dest].set(v), jnp.zeros_like(x).at[dest].set(x)
     blocks = jax.lax.map(
         lambda vx: _regions(*vx, k_kind=k_kind, adaptive=adaptive),
@@ -384,7 +387,7 @@ def _regions(v, x, *, k_kind: bool, adaptive: bool):
     valid = (v >= 0) & (x > 0)
     v = _where(valid, v, 1)
     x = _where(valid, x, 1)
-    far = v * v + x * x >= _RADIUS**2
+    far = _far(v, x)
     debye = _branch(
         adaptive, far, lambda: _log_debye(_where(far, v, 0), _where(far, x, _RADIUS), k_kind=k_kind)
     )
@@ -394,37 +397,33 @@ def _regions(v, x, *, k_kind: bool, adaptive: bool):
     return jnp.where(valid, jnp.where(far, debye, near), jnp.nan)
 
 
-@jax.custom_jvp
-def _log_ive(v, x):
-    return _dispatch(v, x, k_kind=False, adaptive=True)
+def _scaled_log_bessel(*, k_kind: bool):
+    r"""$\log I_v(x) - x$ or (``k_kind``) $\log K_v(x) + x$, with its derivatives.
+
+    d/dv: forward mode through the branch formulas (fixed loop lengths, so it transposes);
+    d/dx: exact, $v/x \pm (r - 1)$ with the ratio $r = I_{v+1}/I_v$ (+) or $K_{v+1}/K_v$ (-).
+    """
+    sign = -1 if k_kind else 1
+
+    @jax.custom_jvp
+    def scaled(v, x):
+        return _dispatch(v, x, k_kind=k_kind, adaptive=True)
+
+    @scaled.defjvp
+    def scaled_jvp(primals, tangents):
+        v, x = primals
+        dv, dx = tangents
+        out, out_dv = jax.jvp(
+            lambda order: _dispatch(order, x, k_kind=k_kind, adaptive=False), (v,), (dv,)
+        )
+        ratio = jnp.exp(scaled(v + 1, x) - out)
+        return out, out_dv + (v / x + sign * (ratio - 1)) * dx
+
+    return scaled
 
 
-@jax.custom_jvp
-def _log_kve(v, x):
-    return _dispatch(v, x, k_kind=True, adaptive=True)
-
-
-@_log_ive.defjvp
-def _log_ive_jvp(primals, tangents):
-    v, x = primals
-    dv, dx = tangents
-    # d/dv: forward-mode through the branch formulas; d/dx: exact, from I_{v+1} / I_v
-    out, out_dv = jax.jvp(
-        lambda order: _dispatch(order, x, k_kind=False, adaptive=False), (v,), (dv,)
-    )
-    ratio = jnp.exp(_log_ive(v + 1, x) - out)
-    return out, out_dv + (v / x + ratio - 1) * dx
-
-
-@_log_kve.defjvp
-def _log_kve_jvp(primals, tangents):
-    v, x = primals
-    dv, dx = tangents
-    out, out_dv = jax.jvp(
-        lambda order: _dispatch(order, x, k_kind=True, adaptive=False), (v,), (dv,)
-    )
-    ratio = jnp.exp(_log_kve(v + 1, x) - out)
-    return out, out_dv + (v / x - ratio + 1) * dx
+_log_ive = _scaled_log_bessel(k_kind=False)
+_log_kve = _scaled_log_bessel(k_kind=True)
 
 
 # one compiled program per number of blocks and dtype

@@ -139,6 +139,9 @@ def test_fast_jl_is_an_isometry_in_expectation(getkey):
     ratios = np.stack([np.asarray(jnp.sum(fast_jl(k, 100, 32, FLOAT)(X) ** 2, 1)
                                   / jnp.sum(X**2, 1)) for k in jax.random.split(getkey(), 200)])
     assert abs(ratios.mean() - 1) < 0.02 and np.all(np.abs(ratios - 1) < 1.2)
+    P = fast_jl(getkey(), 100, 32, FLOAT)
+    assert_close(jax.jit(lambda P, X: P(X))(P, X), P(X), rtol64=1e-12, rtol32=1e-6)
+    assert jax.vmap(P)(X[:, None, :]).shape == (30, 1, 32)
     with pytest.raises(ValueError, match="project_to"):
         fast_jl(getkey(), 100, 129)
 
