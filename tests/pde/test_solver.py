@@ -15,21 +15,30 @@ from jaxkern.pde import grid_derivatives, mixture_kernels, predict, predict_grid
 from ..helpers import FLOAT, X64, grad_check_eps
 
 
-def _poisson_problem(n=40):
-    # u = sin(20 x) on [0, pi / 2]: 5 periods, u'' = -400 sin(20 x).
-    x = jnp.linspace(0.0, math.pi / 2, n, dtype=FLOAT)
+LENGTH = 2 * math.pi / 5
+
+
+def _poisson_problem(n=80):
+    # The paper's 1-D Poisson problem u = sin(100 x), u'' = -1e4 sin(100 x), on a fifth of its
+    # domain [0, 2 pi] with a fifth of its 400 grid points: 16 periods, 4 points a period.
+    x = jnp.linspace(0.0, LENGTH, n, dtype=FLOAT)
 
     def residual(u, du, d2u, X):
-        return d2u[0] + 400.0 * jnp.sin(20.0 * X[0])
+        return d2u[0] + 1e4 * jnp.sin(100.0 * X[0])
 
-    return x, residual, [(jnp.sin(20.0 * x[0]), jnp.sin(20.0 * x[-1]))]
+    return x, residual, [(jnp.sin(100.0 * x[0]), jnp.sin(100.0 * x[-1]))]
+
+
+STEPS = 30  # L-BFGS steps
 
 
 @pytest.fixture(scope="module")
 def solution():
     x, residual, boundary = _poisson_problem()
-    return solve(residual, (x,), boundary, mixture_kernels((x,), num_components=10),
-                 num_steps=10, chunk_size=10)
+    # The authors' mixture for this problem spans [0, 20] cycles per unit.
+    kernels = mixture_kernels((x,), num_components=10, max_frequency=20.0)
+    return solve(residual, (x,), boundary, kernels, num_steps=STEPS, chunk_size=STEPS)
+
 
 
 def test_grid_derivatives_match_dense_kronecker():
@@ -74,24 +83,30 @@ def test_grid_derivatives_jit_vmap_grad():
 
 @pytest.mark.skipif(not X64, reason="the solver's K^{-1} needs float64 for this accuracy")
 def test_reduced_problem_reaches_target(solution):
-    # Target for this reduced problem: relative L2 <= 2e-2 on a held-out 300-point grid.
-    xt = jnp.linspace(0.0, math.pi / 2, 300)
-    err = jnp.linalg.norm(predict_grid(solution, (xt,)) - jnp.sin(20 * xt)) / jnp.linalg.norm(
-        jnp.sin(20 * xt))
-    assert float(err) <= 2e-2
-    assert solution.losses.shape == (10,)
+    # Target for this reduced problem: relative L2 <= 3e-5 on a held-out 300-point grid. (Over
+    # 20-60 steps the error moves between 7e-6 and 2e-5 as the envelope lengthens; the
+    # full-size problem reaches 5e-6 in `python -m benchmarks.run pde`.)
+    xt = jnp.linspace(0.0, LENGTH, 300)
+    err = jnp.linalg.norm(predict_grid(solution, (xt,)) - jnp.sin(100 * xt)) / jnp.linalg.norm(
+        jnp.sin(100 * xt))
+    assert float(err) <= 3e-5
+    assert solution.losses.shape == (STEPS,)
+    # The fit moved a component onto the solution's frequency, 100 / (2 pi) cycles per unit.
+    k = solution.kernels[0]
+    top = int(jnp.argmax(k.weights))
+    assert abs(float(k.means[top, 0]) - 50 / math.pi) < 0.05
 
 
 def test_reduced_problem_float32_twin(solution):
-    xt = jnp.linspace(0.0, math.pi / 2, 300, dtype=FLOAT)
+    xt = jnp.linspace(0.0, LENGTH, 300, dtype=FLOAT)
     pred = predict_grid(solution, (xt,))
     assert pred.dtype == FLOAT
-    err = jnp.linalg.norm(pred - jnp.sin(20 * xt)) / jnp.linalg.norm(jnp.sin(20 * xt))
-    assert float(err) <= (2e-2 if X64 else 5e-2)
+    err = jnp.linalg.norm(pred - jnp.sin(100 * xt)) / jnp.linalg.norm(jnp.sin(100 * xt))
+    assert float(err) <= (2e-2 if X64 else 1e-1)
 
 
 def test_predict_matches_predict_grid_and_jits(solution):
-    xt = jnp.linspace(0.1, 1.4, 9, dtype=FLOAT)
+    xt = jnp.linspace(0.1, 1.2, 9, dtype=FLOAT)
     grid = predict_grid(solution, (xt,))
     points = eqx.filter_jit(predict)(solution, xt[:, None])
     np.testing.assert_allclose(np.asarray(points), np.asarray(grid), rtol=1e-8 if X64 else 1e-3,
@@ -115,3 +130,99 @@ def test_bad_problems():
         grid_derivatives([RBF()], (x,), jnp.zeros(5, FLOAT))
     with pytest.raises(ValueError, match="max_frequency"):
         mixture_kernels((x,), max_frequency=[1.0, 2.0])
+
+
+def _dense_operator(k, x, order, jitter):
+    # NumPy float64 reference: G_a K^{-1} with K + jitter k(0) I, from the same kernel.
+    from jaxkern.pde import derivative_gram
+
+    K = np.asarray(derivative_gram(k, x, x), np.float64)
+    G = np.asarray(derivative_gram(k, x, x, orders=(order, 0)), np.float64)
+    return np.linalg.solve((K + jitter * K[0, 0] * np.eye(len(x))).T, G.T).T
+
+
+@pytest.mark.parametrize("first_order", [False, True])
+def test_two_dimensional_collocation_matches_dense_solve(first_order):
+    # Reference: the interior collocation equations of the Kronecker-sum operator, assembled
+    # densely with np.kron and solved by np.linalg.solve. The solver never forms them.
+    x, y = jnp.linspace(0, 1, 9, dtype=FLOAT), jnp.linspace(0, 2, 11, dtype=FLOAT)
+    kx, ky = RBF(lengthscale=0.3), RBF(lengthscale=0.5)
+    order, c = (1, 3.0) if first_order else (2, 1.0)
+
+    # Data from u = sin(2x) + x y: f = c u_xx + u_yy, or f = c u_x + u_y + u (a damped
+    # advection, whose interior system is well conditioned with all faces given).
+    def source(X, Y, xp):
+        if first_order:
+            return c * (2 * xp.cos(2 * X) + Y) + X + xp.sin(2 * X) + X * Y
+        return -4 * c * xp.sin(2 * X)
+
+    def residual(u, du, d2u, X):
+        if first_order:
+            return c * du[0] + du[1] + u - source(X[0], X[1], jnp)
+        return c * d2u[0] + d2u[1] - source(X[0], X[1], jnp)
+
+    X, Y = np.meshgrid(np.asarray(x, np.float64), np.asarray(y, np.float64), indexing="ij")
+    truth = np.sin(2 * X) + X * Y
+    boundary = [(truth[0], truth[-1]), (truth[:, 0], truth[:, -1])]
+    sol = solve(residual, (x, y), boundary, [kx, ky], num_steps=0)
+    jitter = 1e-6 if X64 else 1e-4
+    Ax, Ay = (_dense_operator(k, a, order, jitter) for k, a in ((kx, x), (ky, y)))
+    A = c * np.kron(Ax, np.eye(11)) + np.kron(np.eye(9), Ay) + first_order * np.eye(99)
+    inner = np.zeros((9, 11), bool)
+    inner[1:-1, 1:-1] = True
+    inner = inner.reshape(-1)
+    U = np.where(inner.reshape(9, 11), 0.0, truth).reshape(-1)
+    f = source(X, Y, np).reshape(-1)
+    U[inner] = np.linalg.solve(A[np.ix_(inner, inner)], f[inner] - A[inner] @ U)
+    np.testing.assert_allclose(np.asarray(sol.values).reshape(-1), U,
+                               rtol=1e-8 if X64 else 2e-2, atol=1e-8 if X64 else 2e-2)
+
+
+@pytest.mark.skipif(not X64, reason="Newton to round-off needs float64")
+def test_nonlinear_collocation_zeroes_the_interior_residual():
+    # Allen-Cahn u'' + u (u^2 - 1) = f with u = sin(6x): Newton-GMRES with an averaged-
+    # coefficient preconditioner; the interior residual must vanish to round-off.
+    x = jnp.linspace(0.0, 1.0, 30)
+    u = jnp.sin(6 * x)
+    f = -36 * u + u * (u**2 - 1)
+
+    def residual(v, du, d2u, X):
+        return d2u[0] + v * (v**2 - 1) - f
+
+    k = RBF(lengthscale=0.2)
+    sol = solve(residual, (x,), [(u[0], u[-1])], [k], num_steps=0)
+    d = grid_derivatives([k], (x,), sol.values, jitter=1e-6)
+    r = residual(d.u, d.du, d.d2u, None)[1:-1]
+    assert float(jnp.max(jnp.abs(r))) < 1e-7 * float(jnp.max(jnp.abs(f)))
+    assert float(jnp.max(jnp.abs(sol.values - u))) < 3e-2
+
+
+def test_evidence_gradient_through_the_solve():
+    # The gradient of J(theta) goes through the collocation solve by the implicit function
+    # theorem (custom_root + a transposed GMRES solve); check it against finite differences.
+    from jaxkern.pde._solver import _evidence, _Problem, _to_log
+
+    x, y = jnp.linspace(0, 1, 8, dtype=FLOAT), jnp.linspace(0, 1, 7, dtype=FLOAT)
+    kernels = mixture_kernels((x, y), num_components=2, max_frequency=1.0)
+
+    def residual(u, du, d2u, X):
+        return d2u[0] + 2.0 * du[1] + 0.5 * u - jnp.sin(3 * X[0]) * X[1]
+
+    prob = _Problem(residual, (x, y), tuple(jnp.meshgrid(x, y, indexing="ij")), kernels,
+                    1e-6 if X64 else 1e-4)
+    U = jnp.zeros((8, 7), FLOAT).at[0].set(1.0).at[:, -1].set(0.5)
+    log_kernels = tuple(_to_log(k) for k in kernels)
+
+    def J(log_weights):
+        lk = (eqx.tree_at(lambda k: k.weights, log_kernels[0], log_weights), log_kernels[1])
+        return _evidence(lk, U, prob, 20, 1e-13 if X64 else 1e-5)[0]
+
+    check_grads(J, (log_kernels[0].weights,), order=1, modes=["rev"], eps=grad_check_eps(),
+                atol=1e-3 if X64 else 5e-1, rtol=1e-3 if X64 else 5e-2)
+
+
+def test_bad_settings():
+    x, residual, boundary = _poisson_problem(12)
+    for name, value in (("num_steps", -1), ("newton_iterations", 0), ("chunk_size", 0)):
+        with pytest.raises(ValueError, match=name):
+            solve(residual, (x,), boundary, **{name: value})
