@@ -77,15 +77,20 @@ def minimize(
         losses.append(np.asarray(chunk_losses))
         done += length
         if progress:
-            print(
-                f"\r{description}: step {done}/{num_steps}  loss {float(chunk_losses[-1]):.6g}"
-                f"  {time.perf_counter() - start:.1f}s",
-                end="" if done < num_steps else "\n",
-                file=sys.stderr,
-                flush=True,
-            )
+            print_progress(description, done, num_steps, chunk_losses[-1], start)
     all_losses = np.concatenate(losses) if losses else np.zeros((0,))
     return MinimizeResult(eqx.combine(dynamic, static), all_losses)
+
+
+def print_progress(description: str, done: int, total: int, loss, start: float) -> None:
+    """One progress line on stderr, rewritten in place until the last step."""
+    print(
+        f"\r{description}: step {done}/{total}  loss {float(loss):.8g}"
+        f"  {time.perf_counter() - start:.1f}s",
+        end="" if done < total else "\n",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def log_transform(tree: Any, filter_spec: Any = eqx.is_inexact_array) -> tuple[Any, Any]:

@@ -14,7 +14,6 @@ from jaxkern.pde import grid_derivatives, mixture_kernels, predict, predict_grid
 
 from ..helpers import FLOAT, X64, grad_check_eps
 
-
 LENGTH = 2 * math.pi / 5
 
 
