@@ -44,6 +44,12 @@ def check_positive(name: str, value, *, allow_zero: bool = False) -> None:
         raise ValueError(f"`{name}` must be {need}, got {value!r}.")
 
 
+def check_int(name: str, value, minimum: int) -> None:
+    """Raise ``ValueError`` unless ``value`` is a Python int (not a bool), at least ``minimum``."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"`{name}` must be an int >= {minimum}, got {value!r}.")
+
+
 def check_ndim(name: str, x, ndim: int, shape_doc: str) -> None:
     """Raise ``ValueError`` unless ``x`` has ``ndim`` axes; ``shape_doc`` names them."""
     if jnp.ndim(x) != ndim:

@@ -25,7 +25,7 @@ from jax.scipy.linalg import solve_triangular
 from jaxtyping import Array, Float
 
 from .._optim import print_progress
-from .._validation import check_ndim
+from .._validation import check_int, check_ndim
 from ..kernels import StudentTMixture
 from ..linalg import apply_along_axes
 from ._derivatives import derivative_gram
@@ -111,8 +111,7 @@ def mixture_kernels(
     ICLR 2024, §4.
     """
     axes = _check_axes(axes)
-    if not isinstance(num_components, int) or num_components < 1:
-        raise ValueError(f"`num_components` must be a positive int, got {num_components!r}.")
+    check_int("num_components", num_components, 1)
     if max_frequency is None:
         max_frequency = [0.6 / (2 * float(a[1] - a[0])) for a in axes]
     elif np.ndim(max_frequency) == 0:
@@ -526,11 +525,6 @@ def _check_residual(residual, U, mesh):
         )
 
 
-def _check_count(name, value, minimum):
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"`{name}` must be an int >= {minimum}, got {value!r}.")
-
-
 def solve(
     residual: Residual,
     axes: Sequence[Float[Array, " n"]],
@@ -630,9 +624,9 @@ def solve(
         raise ValueError(
             f"`kernels` must hold one kernel per axis ({len(axes)}), got {len(kernels)}."
         )
-    _check_count("num_steps", num_steps, 0)
-    _check_count("newton_iterations", newton_iterations, 1)
-    _check_count("chunk_size", chunk_size, 1)
+    check_int("num_steps", num_steps, 0)
+    check_int("newton_iterations", newton_iterations, 1)
+    check_int("chunk_size", chunk_size, 1)
     if jitter is None:
         jitter = _default_jitter(dtype)
     if newton_tol is None:
