@@ -212,6 +212,7 @@ def test_evidence_gradient_through_the_solve():
     U = jnp.zeros((8, 7), FLOAT).at[0].set(1.0).at[:, -1].set(0.5)
     log_kernels = tuple(_to_log(k) for k in kernels)
 
+    @jax.jit  # compiled once: check_grads calls it several times
     def J(log_weights):
         lk = (eqx.tree_at(lambda k: k.weights, log_kernels[0], log_weights), log_kernels[1])
         return _evidence(lk, U, prob, 20, 1e-13 if X64 else 1e-5)[0]
