@@ -18,6 +18,8 @@ import numpy as np
 import optax
 from jax import lax
 
+from ._validation import check_int
+
 
 class MinimizeResult(NamedTuple):
     """The optimised parameters and the loss before each step."""
@@ -50,10 +52,8 @@ def minimize(
 
     **Returns:** a [`MinimizeResult`][jaxkern._optim.MinimizeResult].
     """
-    if not isinstance(num_steps, int) or num_steps < 0:
-        raise ValueError(f"`num_steps` must be a non-negative int, got {num_steps!r}.")
-    if not isinstance(chunk_size, int) or chunk_size < 1:
-        raise ValueError(f"`chunk_size` must be a positive int, got {chunk_size!r}.")
+    check_int("num_steps", num_steps, 0)
+    check_int("chunk_size", chunk_size, 1)
     dynamic, static = eqx.partition(params, eqx.is_array)
     opt_state = optimizer.init(dynamic)
 
@@ -70,27 +70,42 @@ def minimize(
     def run_chunk(dynamic, opt_state, length):
         return lax.scan(step, (dynamic, opt_state), None, length=length)
 
+    (dynamic, _), losses = run_chunks(
+        lambda carry, length: run_chunk(*carry, length), (dynamic, opt_state),
+        num_steps=num_steps, chunk_size=chunk_size, progress=progress, description=description,
+    )
+    return MinimizeResult(eqx.combine(dynamic, static), losses)
+
+
+def run_chunks(
+    run_chunk: Callable[[Any, int], tuple[Any, jax.Array]],
+    carry: Any,
+    *,
+    num_steps: int,
+    chunk_size: int,
+    progress: bool,
+    description: str,
+) -> tuple[Any, np.ndarray]:
+    """Drive `run_chunk(carry, length) -> (carry, losses)` over `num_steps` steps in chunks.
+
+    Returns the last carry and the losses of all steps; with `progress`, a line on stderr is
+    rewritten after each chunk.
+    """
     losses, done, start = [], 0, time.perf_counter()
     while done < num_steps:
         length = min(chunk_size, num_steps - done)
-        (dynamic, opt_state), chunk_losses = run_chunk(dynamic, opt_state, length)
+        carry, chunk_losses = run_chunk(carry, length)
         losses.append(np.asarray(chunk_losses))
         done += length
         if progress:
-            print_progress(description, done, num_steps, chunk_losses[-1], start)
-    all_losses = np.concatenate(losses) if losses else np.zeros((0,))
-    return MinimizeResult(eqx.combine(dynamic, static), all_losses)
-
-
-def print_progress(description: str, done: int, total: int, loss, start: float) -> None:
-    """One progress line on stderr, rewritten in place until the last step."""
-    print(
-        f"\r{description}: step {done}/{total}  loss {float(loss):.8g}"
-        f"  {time.perf_counter() - start:.1f}s",
-        end="" if done < total else "\n",
-        file=sys.stderr,
-        flush=True,
-    )
+            print(
+                f"\r{description}: step {done}/{num_steps}  loss {float(chunk_losses[-1]):.8g}"
+                f"  {time.perf_counter() - start:.1f}s",
+                end="" if done < num_steps else "\n",
+                file=sys.stderr,
+                flush=True,
+            )
+    return carry, np.concatenate(losses) if losses else np.zeros((0,))
 
 
 def log_transform(tree: Any, filter_spec: Any = eqx.is_inexact_array) -> tuple[Any, Any]:

@@ -12,7 +12,6 @@ structure), the exact precision, and L-BFGS on the kernels.
 from __future__ import annotations
 
 import functools
-import time
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
@@ -24,9 +23,9 @@ import optax
 from jax.scipy.linalg import solve_triangular
 from jaxtyping import Array, Float
 
-from .._optim import print_progress
+from .._optim import exp_transform, log_transform, run_chunks
 from .._validation import check_int, check_ndim
-from ..kernels import StudentTMixture
+from ..kernels import StudentTMixture, gram
 from ..linalg import apply_along_axes
 from ._derivatives import derivative_gram
 
@@ -187,16 +186,19 @@ def _default_jitter(dtype) -> float:
     return 1e-6 if jnp.finfo(dtype).bits > 32 else 1e-4
 
 
-def _factor_operators(k, x, jitter) -> _FactorOps:
-    r"""Inverse and log-determinant of $K + \epsilon k(0) I$, and the operators $G_a K^{-1}$.
+def _prior_inverse(k, x, jitter):
+    r"""Inverse and log-determinant of $K + \epsilon k(0) I$ on one axis.
 
     The jitter is relative to the kernel's variance $k(0)$, so the conditioning it buys does not
     change as the fit rescales the mixture weights.
     """
-    n = x.shape[0]
     K = _stationary_gram(k, x, (0, 0))
-    K = K + jitter * K[0, 0] * jnp.eye(n, dtype=x.dtype)
-    Kinv, logdet = _inverse_logdet(K)
+    return _inverse_logdet(K + jitter * K[0, 0] * jnp.eye(x.shape[0], dtype=x.dtype))
+
+
+def _factor_operators(k, x, jitter) -> _FactorOps:
+    r"""$K^{-1}$ and $\log|K|$ of [`_prior_inverse`], and the operators $G_a K^{-1}$."""
+    Kinv, logdet = _prior_inverse(k, x, jitter)
     return _FactorOps(
         logdet, Kinv, _stationary_gram(k, x, (1, 0)) @ Kinv, _stationary_gram(k, x, (2, 0)) @ Kinv
     )
@@ -268,7 +270,7 @@ class _Problem(NamedTuple):
     jitter: float
 
 
-def _trainable_filter(kernel):
+def _positive_filter(kernel):
     """Fit positive hyperparameters on a log scale; spectral means (frequencies) stay linear."""
     spec = jax.tree.map(eqx.is_inexact_array, kernel)
     if hasattr(kernel, "means"):
@@ -277,13 +279,12 @@ def _trainable_filter(kernel):
 
 
 def _to_log(kernel):
-    positive, rest = eqx.partition(kernel, _trainable_filter(kernel))
-    return eqx.combine(jax.tree.map(jnp.log, positive), rest)
+    """The kernel with its positive leaves as logs; all of it is then optimised."""
+    return eqx.combine(*log_transform(kernel, _positive_filter(kernel)))
 
 
 def _from_log(kernel_log, template):
-    positive, rest = eqx.partition(kernel_log, _trainable_filter(template))
-    return eqx.combine(jax.tree.map(jnp.exp, positive), rest)
+    return exp_transform(*eqx.partition(kernel_log, _positive_filter(template)))
 
 
 def _operators(log_kernels, prob: _Problem) -> list[_FactorOps]:
@@ -364,14 +365,11 @@ def _fast_diagonalisation(ops, U, prob: _Problem) -> _Preconditioner:
         operators.append(L)
     if D == 1:
         return _Preconditioner([jax.scipy.linalg.lu_factor(operators[0])], None)
-    factors, denominator = [], 0.0
-    for axis, L in enumerate(operators):
-        lam, V = jnp.linalg.eig(L)
-        factors.append((V, jnp.linalg.inv(V)))
-        denominator = lam if axis == 0 else denominator[..., None] + lam.reshape(
-            (1,) * denominator.ndim + (-1,)
-        )
-    return _Preconditioner(factors, denominator)
+    eigenvalues, vectors = zip(*(jnp.linalg.eig(L) for L in operators))
+    # The Kronecker sum's eigenvalues are all sums of one eigenvalue per axis.
+    return _Preconditioner(
+        [(V, jnp.linalg.inv(V)) for V in vectors], functools.reduce(jnp.add.outer, eigenvalues)
+    )
 
 
 def _collocate(ops, U, prob: _Problem, precondition: _Preconditioner, max_iterations, tol):
@@ -638,19 +636,17 @@ def solve(
     log_kernels = tuple(_to_log(k) for k in kernels)
     opt_state = optimizer.init(eqx.filter(log_kernels, eqx.is_inexact_array))
 
-    def chunk(length):
+    def chunk(carry, length):
         settings = _Settings(optimizer, length, newton_iterations, newton_tol)
-        return _fit_chunk(log_kernels, opt_state, U, prob, settings)
+        *carry, losses = _fit_chunk(*carry, prob, settings)
+        return tuple(carry), losses
 
-    log_kernels, opt_state, U, _ = chunk(0)  # the collocation solution with the initial kernels
-    losses, done, start = [], 0, time.perf_counter()
-    while done < num_steps:
-        length = min(chunk_size, num_steps - done)
-        log_kernels, opt_state, U, chunk_losses = chunk(length)
-        losses.append(chunk_losses)
-        done += length
-        if progress:
-            print_progress("pde.solve", done, num_steps, chunk_losses[-1], start)
+    # The first, empty chunk gives the collocation solution with the initial kernels.
+    carry, _ = chunk((log_kernels, opt_state, U), 0)
+    (log_kernels, _, U), losses = run_chunks(
+        chunk, carry, num_steps=num_steps, chunk_size=chunk_size, progress=progress,
+        description="pde.solve",
+    )
     if not bool(jnp.all(jnp.isfinite(U))):
         raise FloatingPointError(
             "pde.solve: the grid values are not finite; the kernels became singular or the "
@@ -661,15 +657,16 @@ def solve(
         axes,
         U,
         tuple(_from_log(kl, t) for kl, t in zip(log_kernels, kernels)),
-        jnp.concatenate(losses) if losses else jnp.zeros((0,), dtype),
+        jnp.asarray(losses, dtype),
         jitter,
     )
 
 
 def _weights(sol: PDESolution, jitter):
     """$K^{-1} \\mathrm{vec}(U)$ as a grid tensor."""
-    ops = [_factor_operators(k, a, jitter) for k, a in zip(sol.kernels, sol.axes)]
-    return apply_along_axes([o.inv for o in ops], sol.values)
+    return apply_along_axes(
+        [_prior_inverse(k, a, jitter)[0] for k, a in zip(sol.kernels, sol.axes)], sol.values
+    )
 
 
 def predict_grid(
@@ -711,12 +708,9 @@ def predict_grid(
 @eqx.filter_jit
 def _predict_grid(solution, axes, jitter):
     alpha = _weights(solution, jitter)
-    cross = [_cross_gram(k, a, x) for k, a, x in zip(solution.kernels, axes, solution.axes)]
+    cross = [gram(k, a[:, None], x[:, None])
+             for k, a, x in zip(solution.kernels, axes, solution.axes)]
     return apply_along_axes(cross, alpha)
-
-
-def _cross_gram(k, a, x):
-    return jax.vmap(lambda s: jax.vmap(lambda t: k(s[None], t[None]))(x))(a)
 
 
 def predict(
@@ -760,7 +754,7 @@ def _predict_points(solution, points, jitter):
     alpha = _weights(solution, jitter)
 
     def one(p):
-        vecs = [_cross_gram(k, p[d][None], x)[0]
+        vecs = [gram(k, p[d][None, None], x[:, None])[0]
                 for d, (k, x) in enumerate(zip(solution.kernels, solution.axes))]
         out = alpha
         for w in vecs:
