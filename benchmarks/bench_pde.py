@@ -93,7 +93,7 @@ def problems():
                  0, TWO_PI, 400, 20, "poisson", steps=20),
         _problem("allen-cahn2d (sin x+0.1sin 20x+cos 100x)(same in y)",
                  lambda x, y: (jnp.sin(x) + 0.1 * jnp.sin(20 * x) + jnp.cos(100 * x))
-                 * (jnp.sin(y) + 0.1 * jnp.sin(20 * y) + jnp.cos(100 * y)), 0, 1, 400, 30,
+                 * (jnp.sin(y) + 0.1 * jnp.sin(20 * y) + jnp.cos(100 * y)), 0, 1, 200, 30,
                  "allen-cahn", steps=20),
         _problem("advection beta=200 sin(x-200y)", lambda x, y: jnp.sin(x - 200 * y), 0, 1, 200,
                  40, "advection", beta=200.0, steps=60),
@@ -126,7 +126,8 @@ def _run(p, family, steps):
         "problem": p["name"],
         "kernel": family,
         "grid": "x".join(str(a.shape[0]) for a in p["axes"]),
-        "steps": steps,
+        "steps": int(sol.losses.shape[0]),  # taken: the fit stops once a chunk accepts none
+        "max_steps": steps,
         "wall_s": wall,
         "rel_l2": _error(p, sol),
     }
@@ -187,7 +188,7 @@ def _adam_baseline(p, steps):
     return per_step, _error(p, sol)
 
 
-COLUMNS = ["problem", "kernel", "grid", "steps", "wall_s", "rel_l2"]
+COLUMNS = ["problem", "kernel", "grid", "steps", "max_steps", "wall_s", "rel_l2"]
 
 
 def run(quick: bool) -> dict:

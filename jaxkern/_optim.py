@@ -85,14 +85,15 @@ def run_chunks(
     chunk_size: int,
     progress: bool,
     description: str,
+    converged: Callable[[Any], bool] = lambda carry: False,
 ) -> tuple[Any, np.ndarray]:
     """Drive `run_chunk(carry, length) -> (carry, losses)` over `num_steps` steps in chunks.
 
-    Returns the last carry and the losses of all steps; with `progress`, a line on stderr is
-    rewritten after each chunk.
+    Stops early once `converged(carry)` holds after a chunk. Returns the last carry and the
+    losses of all steps taken; with `progress`, a line on stderr is rewritten after each chunk.
     """
     losses, done, start = [], 0, time.perf_counter()
-    while done < num_steps:
+    while done < num_steps and not (losses and converged(carry)):
         length = min(chunk_size, num_steps - done)
         carry, chunk_losses = run_chunk(carry, length)
         losses.append(np.asarray(chunk_losses))
@@ -101,10 +102,12 @@ def run_chunks(
             print(
                 f"\r{description}: step {done}/{num_steps}  loss {float(chunk_losses[-1]):.8g}"
                 f"  {time.perf_counter() - start:.1f}s",
-                end="" if done < num_steps else "\n",
+                end="",
                 file=sys.stderr,
                 flush=True,
             )
+    if progress and losses:
+        print(file=sys.stderr)
     return carry, np.concatenate(losses) if losses else np.zeros((0,))
 
 

@@ -44,7 +44,8 @@ Residual = Callable[[Array, tuple, tuple, tuple], Array]
 class PDESolution(eqx.Module):
     """A fitted GP-HM solution: grid values and per-dimension kernels.
 
-    `losses` holds the objective $J(\theta)$ of [`solve`][jaxkern.pde.solve] at each step.
+    `losses` holds the objective $J(\theta)$ of [`solve`][jaxkern.pde.solve] at each step taken
+    (fewer than `num_steps` where the fit converged early).
     """
 
     axes: tuple
@@ -444,7 +445,27 @@ def _evidence(log_kernels, U, prob: _Problem, newton_iterations: int, newton_tol
     # and the objective is smooth enough for a line search.
     precondition = _fast_diagonalisation(jax.lax.stop_gradient(ops), U, prob)
     U = _collocate(ops, U, prob, precondition, newton_iterations, newton_tol)
-    return _log_evidence_terms(ops, U), U
+    # Outside the kernels that the grid resolves J is +inf, which line searches step back from.
+    J = jnp.where(_resolved(ops, U, prob.axes), _log_evidence_terms(ops, U), jnp.inf)
+    return J, U
+
+
+def _resolved(ops, U, axes):
+    r"""Whether the GP derivatives of $U$ stay within what the grid resolves.
+
+    A function band-limited to an axis's Nyquist frequency $\pi / h$ obeys Bernstein's
+    inequality $\|\partial^a u\| \le (\pi / h)^a \|u\|$. Kernels whose derivative operators
+    break it by far are degenerate: nearly collinear pure cosines whose $G K^{-1}$ has a gain
+    near $\omega^2 / \epsilon$, with which a vanishing $U$ meets the PDE and $J$ falls without
+    bound.
+    """
+    d = _derivatives(U, [o.d1 for o in ops], [o.d2 for o in ops])
+    size = jnp.linalg.norm(U)
+    ok = jnp.asarray(True)
+    for du, d2u, x in zip(d.du, d.d2u, axes):
+        nyquist = jnp.pi / (x[1] - x[0])
+        ok &= (jnp.linalg.norm(du) <= nyquist * size) & (jnp.linalg.norm(d2u) <= nyquist**2 * size)
+    return ok
 
 
 @eqx.filter_jit
@@ -468,20 +489,24 @@ def _fit_chunk(log_kernels, opt_state, U, prob: _Problem, settings: _Settings):
                 grad, state, t, value=value, grad=grad, value_fn=objective
             )
         new_t = optax.apply_updates(t, updates)
-        # A step into kernels whose factorisation fails (NaN) is refused; the fit then stays
-        # where it was instead of returning NaN kernels.
-        finite = jnp.isfinite(value) & jnp.all(
-            jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(new_t)])
+        # A step that does not lower J is refused and the optimiser's memory cleared: a failed
+        # line search takes its last trial step whatever its value, and kernels whose
+        # factorisation fails give NaN. The fit then stays where it was.
+        new_value = optax.tree_utils.tree_get(new_state, "value", value)
+        accept = (
+            jnp.isfinite(new_value)
+            & (new_value <= value)
+            & jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(new_t)]))
         )
-        keep = functools.partial(jax.tree.map, lambda a, b: jnp.where(finite, a, b))
-        return (keep(new_t, t), keep(new_state, state)), value
+        keep = functools.partial(jax.tree.map, lambda a, b: jnp.where(accept, a, b))
+        return (keep(new_t, t), keep(new_state, settings.optimizer.init(t))), (value, accept)
 
-    (trainable, opt_state), losses = jax.lax.scan(
+    (trainable, opt_state), (losses, accepted) = jax.lax.scan(
         step, (trainable, opt_state), None, length=settings.num_steps
     )
     log_kernels = eqx.combine(trainable, frozen)
     U = _evidence(log_kernels, U, prob, settings.newton_iterations, settings.newton_tol)[1]
-    return log_kernels, opt_state, U, losses
+    return log_kernels, opt_state, U, losses, jnp.any(accepted)
 
 
 def _boundary_grid(boundary, shape, dtype):
@@ -568,7 +593,12 @@ def solve(
     - $J$ is minimised over $\theta$ by `optimizer` (L-BFGS by default). Positive
       hyperparameters (weights, lengthscales) are fitted in log space, which for the mixture
       weights is the Jeffreys prior that prunes unused components; frequencies move on a
-      linear scale.
+      linear scale. A step that does not lower $J$ (a failed line search) is refused and the
+      optimiser's memory cleared; the fit ends after a chunk of steps with none accepted.
+    - $J = +\infty$ where the derivatives of $U^\ast$ break Bernstein's inequality for the
+      grid, $\|\partial_d^a U\| \le (\pi / h_d)^a \|U\|$: there the kernels are degenerate
+      (derivative operators of unbounded gain, with which $U^\ast \to 0$ meets the PDE and
+      $J \to -\infty$).
 
     **Arguments:**
 
@@ -581,16 +611,16 @@ def solve(
       scalars). Where faces meet, the later dimension's values are kept.
     - `kernels`: one 1-D stationary kernel (eqx.Module) per dimension; defaults to
       [`mixture_kernels`][jaxkern.pde.mixture_kernels]`(axes)`.
-    - `num_steps`: optimiser steps on the kernels (keyword-only, as are the rest); 0 solves
-      once with the given kernels.
+    - `num_steps`: the most optimiser steps on the kernels (keyword-only, as are the rest);
+      0 solves once with the given kernels.
     - `optimizer`: an optax transformation; defaults to `optax.lbfgs()`.
     - `jitter`: diagonal added to each $K_d$, relative to $k_d(0)$; defaults to $10^{-6}$
       ($10^{-4}$ in float32).
     - `newton_iterations`, `newton_tol`: the most Newton steps per solve, and the relative
       size of step (and GMRES residual) that ends them; default $10^3$ times the dtype's
       epsilon. Newton also stops where its steps stop shrinking (round-off).
-    - `chunk_size`: optimiser steps per compiled chunk; the preconditioner is rebuilt between
-      chunks.
+    - `chunk_size`: optimiser steps per compiled chunk. Each chunk starts Newton from the
+      last chunk's grid values.
     - `progress`: print the objective after each chunk to stderr.
 
     **Returns:** a [`PDESolution`][jaxkern.pde.PDESolution]; evaluate it anywhere with
@@ -638,14 +668,14 @@ def solve(
 
     def chunk(carry, length):
         settings = _Settings(optimizer, length, newton_iterations, newton_tol)
-        *carry, losses = _fit_chunk(*carry, prob, settings)
-        return tuple(carry), losses
+        *carry, losses, moved = _fit_chunk(*carry[:3], prob, settings)
+        return (*carry, moved), losses
 
     # The first, empty chunk gives the collocation solution with the initial kernels.
     carry, _ = chunk((log_kernels, opt_state, U), 0)
-    (log_kernels, _, U), losses = run_chunks(
+    (log_kernels, _, U, _), losses = run_chunks(
         chunk, carry, num_steps=num_steps, chunk_size=chunk_size, progress=progress,
-        description="pde.solve",
+        description="pde.solve", converged=lambda carry: not bool(carry[3]),
     )
     if not bool(jnp.all(jnp.isfinite(U))):
         raise FloatingPointError(
