@@ -128,6 +128,9 @@ def _run(p, family, steps):
         "grid": "x".join(str(a.shape[0]) for a in p["axes"]),
         "steps": int(sol.losses.shape[0]),  # taken: the fit stops once a chunk accepts none
         "max_steps": steps,
+        # mixture components per axis after pruning (of 30 fitted)
+        "components": "x".join(str(k.weights.shape[0]) if hasattr(k, "weights") else "-"
+                               for k in sol.kernels),
         "wall_s": wall,
         "rel_l2": _error(p, sol),
     }
@@ -188,7 +191,8 @@ def _adam_baseline(p, steps):
     return per_step, _error(p, sol)
 
 
-COLUMNS = ["problem", "kernel", "grid", "steps", "max_steps", "wall_s", "rel_l2"]
+COLUMNS = ["problem", "kernel", "grid", "steps", "max_steps", "components", "wall_s",
+           "rel_l2"]
 
 
 def run(quick: bool) -> dict:

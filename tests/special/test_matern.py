@@ -60,7 +60,7 @@ def test_module_jit_vmap_and_psd(getkey):
     assert float(jnp.linalg.eigvalsh(K).min()) > -tol(1e-10, 1e-4)
     row = jax.vmap(lambda b: kernel(X[0], b))(X)
     np.testing.assert_allclose(row, K[0], rtol=tol(1e-13, 1e-5))
-    grads = eqx.filter_grad(lambda k: jnp.sum(gram(k, X, X)))(kernel)
+    grads = eqx.filter_jit(eqx.filter_grad(lambda k: jnp.sum(gram(k, X, X))))(kernel)
     assert np.isfinite(float(grads.nu)) and float(grads.nu) != 0
 
 
