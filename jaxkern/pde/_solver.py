@@ -6,7 +6,8 @@ dimension $d$ at the grid points is the GP conditional mean, $A_d = G_d K_d^{-1}
 axis $d$ ($G_d$ a derivative Gram matrix). [`solve`][jaxkern.pde.solve] minimises the negative
 log joint of the grid values, the kernels and the residual precision by blocks: a Newton
 collocation solve for the values (preconditioned by fast diagonalisation through the Kronecker
-structure), the exact precision, and L-BFGS on the kernels.
+structure), the exact precision, and L-BFGS on the kernels; then it prunes the mixture
+components that carry almost nothing of the solution.
 """
 
 from __future__ import annotations

@@ -134,18 +134,19 @@ def test_transforms(getkey):
     # Both include x = y pairs, where the ReLU NTK carries sqrt(eps) rounding.
     f = jax.jit(functools.partial(nngp_ntk_gram, depth=2, block_size=4))
     assert_close(f(X).ntk, nngp_ntk_gram(X, depth=2).ntk, rtol64=1e-7, rtol32=1e-3)
-    batched = jax.vmap(lambda x: nngp_ntk(x, X[0], depth=2).nngp)(X)
+    batched = jax.jit(jax.vmap(lambda x: nngp_ntk(x, X[0], depth=2).nngp))(X)
     assert_close(batched, nngp_ntk_gram(X, X[:1], depth=2).nngp[:, 0], rtol64=1e-7,
                  rtol32=1e-3)
     eps = grad_check_eps()
     # Gradients in the inputs and the hyperparameters, including at x = y.
-    check_grads(lambda x: nngp_ntk(x, X[1], depth=2, b_std=0.3).ntk, (X[0],), order=1,
+    check_grads(jax.jit(lambda x: nngp_ntk(x, X[1], depth=2, b_std=0.3).ntk), (X[0],), order=1,
                 modes=["rev"], eps=eps, rtol=1e-2 if not X64 else 1e-5)
     # Off-diagonal block: finite differences of x = y entries see the sqrt(eps) rounding.
-    check_grads(lambda w, b: nngp_ntk_gram(X[:3], X[3:], depth=2, W_std=w, b_std=b).ntk.sum(),
+    check_grads(jax.jit(lambda w, b: nngp_ntk_gram(X[:3], X[3:], depth=2, W_std=w,
+                                                   b_std=b).ntk.sum()),
                 (jnp.asarray(1.3, FLOAT), jnp.asarray(0.2, FLOAT)), order=1, modes=["rev"],
                 eps=eps, rtol=1e-2 if not X64 else 1e-5)
-    g = jax.grad(lambda x: nngp_ntk(x, x, depth=2).ntk)(X[0])
+    g = jax.jit(jax.grad(lambda x: nngp_ntk(x, x, depth=2).ntk))(X[0])
     assert bool(jnp.all(jnp.isfinite(g)))
 
 

@@ -114,10 +114,10 @@ def test_transforms(getkey):
     model = init_dkm(X[:5], depth=2, kernel="sqexp", nu=2.0)
     value = jax.jit(dkm_objective)(model, X, y)
     assert_close(value, dkm_objective(model, X, y), rtol32=1e-4)
-    grads = jax.grad(dkm_objective)(model, X, y)
+    grads = jax.jit(jax.grad(dkm_objective))(model, X, y)
     assert all(bool(jnp.all(jnp.isfinite(g))) for g in jax.tree.leaves(grads))
     # vmap over several target columns' objectives.
-    batched = jax.vmap(lambda t: dkm_objective(model, X, t))(jnp.stack([y, -y]))
+    batched = jax.jit(jax.vmap(lambda t: dkm_objective(model, X, t)))(jnp.stack([y, -y]))
     assert_close(batched[0], batched[1], rtol32=1e-5)
 
 

@@ -149,10 +149,11 @@ def test_jit_vmap_grad():
 
     assert_close(jax.jit(f)(0.5), f(0.5))
     hs = jnp.array([0.3, 0.5, 0.9], FLOAT)
-    assert_close(jax.vmap(f)(hs), jnp.stack([f(h) for h in hs]))
+    assert_close(jax.vmap(f)(hs), jnp.stack([jax.jit(f)(h) for h in hs]))
     check_grads(jax.jit(f), (jnp.asarray(0.5, FLOAT),), order=1, modes=["rev"],
                 eps=grad_check_eps(), rtol=1e-3 if X64 else 5e-2)
-    g = jax.grad(lambda Y: kde_log_density(X, Y, bandwidth=0.5, kernel="exponential").sum())(Y)
+    g = jax.jit(jax.grad(lambda Y: kde_log_density(X, Y, bandwidth=0.5,
+                                                   kernel="exponential").sum()))(Y)
     assert np.all(np.isfinite(np.asarray(g)))
 
 

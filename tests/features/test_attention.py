@@ -81,9 +81,9 @@ def test_gradients_match_dense(getkey):
     q, k, v, bias = _inputs(getkey, n=21)
     key = getkey()
     w = jax.random.normal(getkey(), (21, H, DV), FLOAT)
-    fft = jax.grad(lambda *a: jnp.sum(w * kernelized_attention(
-        *a[:3], key=key, num_features=M, rpe_bias=a[3], causal=True)), argnums=(0, 1, 2, 3))
-    dense = jax.grad(lambda *a: jnp.sum(w * _dense(*a, key, True)), argnums=(0, 1, 2, 3))
+    fft = jax.jit(jax.grad(lambda *a: jnp.sum(w * kernelized_attention(
+        *a[:3], key=key, num_features=M, rpe_bias=a[3], causal=True)), argnums=(0, 1, 2, 3)))
+    dense = jax.jit(jax.grad(lambda *a: jnp.sum(w * _dense(*a, key, True)), argnums=(0, 1, 2, 3)))
     for g_fft, g_dense in zip(fft(q, k, v, bias), dense(q, k, v, bias), strict=True):
         assert_close(g_fft, g_dense, rtol64=1e-9, rtol32=1e-3, atol64=1e-10, atol32=1e-4)
 
@@ -130,7 +130,7 @@ def test_attention_layer(getkey):
     # Causality: changing the last token leaves the earlier outputs unchanged.
     out2 = layer(x.at[-1].set(3.0), key=key)
     assert_close(out2[:-1], out[:-1], rtol64=1e-9, rtol32=1e-4, atol64=1e-10, atol32=1e-5)
-    g = jax.grad(lambda b: jnp.sum(_with_bias(layer, b)(x, key=key) ** 2))(layer.rpe_bias)
+    g = jax.jit(jax.grad(lambda b: jnp.sum(_with_bias(layer, b)(x, key=key) ** 2)))(layer.rpe_bias)
     assert g.shape == layer.rpe_bias.shape and bool(jnp.all(jnp.isfinite(g)))
     # Only the central 2n - 1 offsets of the learned bias are used.
     assert bool(jnp.all(g[:, : 16 - 11] == 0)) and bool(jnp.any(g[:, 16 - 11: 16 + 10] != 0))

@@ -73,9 +73,9 @@ def test_gram_properties_and_pairwise_kernel(getkey):
 def test_transforms(getkey):
     X = jax.random.uniform(getkey(), (4, 2), FLOAT, 0, 2 * jnp.pi)
     assert_close(jax.jit(fidelity_gram)(X), fidelity_gram(X), rtol32=1e-5, atol32=1e-6)
-    rows = jax.vmap(lambda x: fidelity_gram(x[None], X)[0])(X)
+    rows = jax.jit(jax.vmap(lambda x: fidelity_gram(x[None], X)[0]))(X)
     assert_close(rows, fidelity_gram(X), rtol32=1e-5, atol32=1e-6)
-    check_grads(lambda x, y: fidelity_kernel(x, y), (X[0], X[1]), order=1, modes=["rev"],
+    check_grads(jax.jit(fidelity_kernel), (X[0], X[1]), order=1, modes=["rev"],
                 eps=grad_check_eps(), rtol=2e-2 if FLOAT == jnp.float32 else 1e-5)
 
 

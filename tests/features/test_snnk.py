@@ -95,7 +95,7 @@ def test_snnk_transforms(getkey):
     out = jax.vmap(layer)(X)
     assert out.shape == (4, 2) and out.dtype == FLOAT
     assert_close(eqx.filter_jit(lambda lay, X: jax.vmap(lay)(X))(layer, X), out)
-    grads = eqx.filter_grad(lambda lay: jnp.sum(jax.vmap(lay)(X) ** 2))(layer)
+    grads = eqx.filter_jit(eqx.filter_grad(lambda lay: jnp.sum(jax.vmap(lay)(X) ** 2)))(layer)
     assert bool(jnp.all(grads.frequencies == 0))  # the random draw is not trained
     assert bool(jnp.all(jnp.isfinite(grads.weight)))
     om = spectral_frequencies(4, key=getkey(), num_features=8, dtype=FLOAT)
@@ -105,7 +105,7 @@ def test_snnk_transforms(getkey):
         feats = snnk_features(X, W, b, om, activation="sin")
         return jnp.sum(feats.inputs @ feats.weights.T)
 
-    check_grads(f, (X, W), order=1, modes=["rev"], eps=grad_check_eps(),
+    check_grads(jax.jit(f), (X, W), order=1, modes=["rev"], eps=grad_check_eps(),
                 rtol=2e-2 if FLOAT == jnp.float32 else 1e-5)
 
 

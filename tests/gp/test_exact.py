@@ -58,7 +58,7 @@ def test_jit_vmap_grad(getkey):
     direct = log_marginal_likelihood(k, X, y, noise=0.1)
     assert_close(jax.jit(log_marginal_likelihood)(k, X, y, noise=0.1), direct)
     Ys = jnp.stack([y, 2 * y, -y])
-    batched = jax.vmap(lambda t: gp_posterior(k, X, t, Xt, noise=0.1).mean)(Ys)
+    batched = jax.jit(jax.vmap(lambda t: gp_posterior(k, X, t, Xt, noise=0.1).mean))(Ys)
     assert_close(batched[1], 2 * gp_posterior(k, X, y, Xt, noise=0.1).mean, rtol32=1e-4)
 
     def lml_of(log_ell, log_noise, X):
@@ -66,9 +66,9 @@ def test_jit_vmap_grad(getkey):
         return log_marginal_likelihood(kern, X, y, noise=jnp.exp(log_noise))
 
     if X64:
-        check_grads(lml_of, (jnp.array([0.1, -0.2]), jnp.asarray(-2.0), X), order=1,
+        check_grads(jax.jit(lml_of), (jnp.array([0.1, -0.2]), jnp.asarray(-2.0), X), order=1,
                     modes=["rev"], eps=grad_check_eps())
-    grads = jax.grad(lambda kk: log_marginal_likelihood(kk, X, y, noise=0.1))(k)
+    grads = jax.jit(jax.grad(lambda kk: log_marginal_likelihood(kk, X, y, noise=0.1)))(k)
     assert all(jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads))
 
 

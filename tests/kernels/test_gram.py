@@ -45,11 +45,11 @@ def test_kernel_matvec_jit_vmap_grad(getkey):
 
     k = K.Matern32(lengthscale=0.9, variance=1.1)
     g_blocked = jax.jit(jax.grad(blocked, argnums=(0, 1, 2)))(k, X, v)
-    g_dense = jax.grad(dense, argnums=(0, 1, 2))(k, X, v)
+    g_dense = jax.jit(jax.grad(dense, argnums=(0, 1, 2)))(k, X, v)
     for a, b in zip(jax.tree.leaves(g_blocked), jax.tree.leaves(g_dense)):
         assert_close(a, b, rtol64=1e-10, rtol32=1e-4, atol32=1e-4)
     V = jax.random.normal(getkey(), (4, 13), dtype=X.dtype)
-    batched = jax.vmap(lambda u: K.kernel_matvec(k, X, Y, u, block_size=6))(V)
+    batched = jax.jit(jax.vmap(lambda u: K.kernel_matvec(k, X, Y, u, block_size=6)))(V)
     assert_close(batched, (K.gram(k, X, Y) @ V.T).T, rtol64=1e-12, rtol32=2e-5)
 
 
