@@ -251,7 +251,7 @@ def grid_derivatives(
     if jitter is None:
         jitter = _default_jitter(U.dtype)
     ops = [_factor_operators(k, a, jitter) for k, a in zip(kernels, axes)]
-    return _derivatives(U, [o.d1 for o in ops], [o.d2 for o in ops])
+    return _derivatives(ops, U)
 
 
 def _along(A, U, d):
@@ -259,11 +259,12 @@ def _along(A, U, d):
     return jnp.moveaxis(jnp.tensordot(A, U, axes=(1, d)), 0, d)
 
 
-def _derivatives(U, A1s, A2s) -> GridDerivatives:
+def _derivatives(ops, U) -> GridDerivatives:
+    """$U$ and its GP-mean derivatives through each axis's operators $G_a K^{-1}$."""
     return GridDerivatives(
         U,
-        tuple(_along(A, U, d) for d, A in enumerate(A1s)),
-        tuple(_along(A, U, d) for d, A in enumerate(A2s)),
+        tuple(_along(o.d1, U, d) for d, o in enumerate(ops)),
+        tuple(_along(o.d2, U, d) for d, o in enumerate(ops)),
     )
 
 
@@ -298,7 +299,7 @@ def _operators(log_kernels, prob: _Problem) -> list[_FactorOps]:
 
 
 def _grid_residual(prob: _Problem, ops, U):
-    d = _derivatives(U, [o.d1 for o in ops], [o.d2 for o in ops])
+    d = _derivatives(ops, U)
     return prob.residual(d.u, d.du, d.d2u, prob.mesh)
 
 
@@ -349,7 +350,7 @@ def _fast_diagonalisation(ops, U, prob: _Problem) -> _Preconditioner:
     """
     D = U.ndim
     inner = _interior(D)
-    d = _derivatives(U, [o.d1 for o in ops], [o.d2 for o in ops])
+    d = _derivatives(ops, U)
     zeros, ones = jnp.zeros_like(U), jnp.ones_like(U)
 
     def coefficient(slot, axis=0):
@@ -463,7 +464,7 @@ def _resolved(ops, U, axes):
     near $\omega^2 / \epsilon$, with which a vanishing $U$ meets the PDE and $J$ falls without
     bound.
     """
-    d = _derivatives(U, [o.d1 for o in ops], [o.d2 for o in ops])
+    d = _derivatives(ops, U)
     size = jnp.linalg.norm(U)
     ok = jnp.asarray(True)
     for du, d2u, x in zip(d.du, d.d2u, axes):
@@ -527,7 +528,7 @@ def _is_mixture(kernel) -> bool:
 
 
 def _component(kernel, keep):
-    """The mixture restricted to the components that `keep` selects (indices or a mask)."""
+    """The mixture restricted to the components at the indices `keep`."""
     return jax.tree.map(lambda leaf: leaf[keep] if eqx.is_array(leaf) else leaf, kernel)
 
 
@@ -556,18 +557,17 @@ def _prune(kernels, U, prob: _Problem, tol, newton_iterations, newton_tol, progr
     finite and the posterior mean between the grid points moves by less than `tol` (relative):
     the dropped components carried nothing that the solution needs.
     """
-    pruned = []
+    pruned, sizes, new_sizes = [], [], []
     for d, (k, x) in enumerate(zip(kernels, prob.axes)):
-        if not _is_mixture(k):
-            pruned.append(k)
-            continue
-        shares = np.asarray(_component_shares(k, x, U, d, prob.jitter))
-        keep = shares >= tol
-        keep[np.argmax(shares)] = True
-        pruned.append(_component(k, jnp.asarray(np.flatnonzero(keep))))
+        if _is_mixture(k):
+            shares = np.asarray(_component_shares(k, x, U, d, prob.jitter))
+            keep = shares >= tol
+            keep[np.argmax(shares)] = True
+            sizes.append(keep.size)
+            new_sizes.append(int(keep.sum()))
+            k = _component(k, jnp.asarray(np.flatnonzero(keep)))
+        pruned.append(k)
     pruned = tuple(pruned)
-    sizes = [k.weights.shape[0] if _is_mixture(k) else None for k in kernels]
-    new_sizes = [k.weights.shape[0] if _is_mixture(k) else None for k in pruned]
     if sizes == new_sizes:
         return kernels, U
     J, new_U = _collocation(
