@@ -10,6 +10,7 @@ equinox modules hold parameters on top. Domains are subpackages, imported on fir
 
 import importlib
 
+from ._marginals import Marginals as Marginals
 from .linalg import Float32CholeskyWarning as Float32CholeskyWarning
 
 __version__ = "0.1.0"
@@ -18,6 +19,7 @@ __version__ = "0.1.0"
 _SUBPACKAGES = (
     "special",
     "linalg",
+    "optim",
     "kernels",
     "gp",
     "quadrature",
@@ -37,4 +39,4 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'jaxkern' has no attribute {name!r}")
 
 
-__all__ = ["Float32CholeskyWarning", "__version__"]
+__all__ = ["Float32CholeskyWarning", "Marginals", "__version__"]

@@ -12,6 +12,8 @@ import jax.numpy as jnp
 import numpy as np
 
 __all__ = [
+    "as_parameter",
+    "check_int",
     "check_ndim",
     "check_positive",
     "check_same_last_dim",
@@ -83,3 +85,15 @@ def default_jitter(dtype) -> float:
     and 1e-10 in float64, which leaves float64 results unchanged to about 1e-8.
     """
     return 1e-6 if jnp.finfo(dtype).bits <= 32 else 1e-10
+
+
+def as_parameter(name: str, value, *, allow_zero: bool = False) -> jax.Array:
+    """Check a hyperparameter and store it as a floating jax array (default dtype for numbers)."""
+    check_positive(name, value, allow_zero=allow_zero)
+    if isinstance(value, jax.Array) and jnp.issubdtype(value.dtype, jnp.floating):
+        return value
+    # Python numbers and integer arrays become strongly typed arrays of the default float dtype.
+    dtype = getattr(value, "dtype", None)
+    if dtype is None or not jnp.issubdtype(dtype, jnp.floating):
+        dtype = jnp.result_type(float)
+    return jnp.asarray(value, dtype=dtype)

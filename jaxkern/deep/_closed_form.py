@@ -10,7 +10,7 @@ from jax import lax
 from jaxtyping import Array, ArrayLike, Float
 
 from .._validation import check_ndim, check_positive, check_same_last_dim
-from ..kernels._gram import _into_blocks
+from ..linalg import into_blocks
 from ._activations import Activation, activation, dual, variance
 
 
@@ -170,10 +170,10 @@ def nngp_ntk_gram(
 
     if bx == n and by == m:  # one tile: no loop, whose body XLA:CPU would run on one thread
         return tile(X, chain(X), Y, chain(Y))
-    X_blocks = _into_blocks(X, bx, "edge")
-    Y_blocks = _into_blocks(Y, by, "edge")
-    cx = _into_blocks(chain(X), bx, "edge")
-    cy = _into_blocks(chain(Y), by, "edge")
+    X_blocks = into_blocks(X, bx, "edge")
+    Y_blocks = into_blocks(Y, by, "edge")
+    cx = into_blocks(chain(X), bx, "edge")
+    cy = into_blocks(chain(Y), by, "edge")
 
     def row(args):
         xb, chain_x = args

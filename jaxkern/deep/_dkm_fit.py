@@ -10,6 +10,7 @@ import optax
 from jax import lax
 from jaxtyping import Array, Float
 
+from .._marginals import Marginals
 from .._optim import minimize
 from .._validation import check_length, check_ndim, check_same_last_dim
 from ._dkm import (
@@ -21,7 +22,6 @@ from ._dkm import (
     sgpr_predict,
 )
 from ._modules import DKM, input_blocks
-from ._predict import Prediction
 
 
 class DKMFit(NamedTuple):
@@ -101,7 +101,7 @@ def dkm_objective(model: DKM, X: Float[Array, "n d"], Y: Float[Array, " n *o"]) 
 
 def dkm_predict(
     model: DKM, X: Float[Array, "n d"], Y: Float[Array, " n *o"], X_test: Float[Array, "m d"]
-) -> Prediction:
+) -> Marginals:
     r"""Predictive mean and latent variance of a deep kernel machine at test inputs.
 
     Test points enter every layer as data points do: their Gram entries with the inducing
@@ -115,7 +115,7 @@ def dkm_predict(
     - `X`, `Y`: the training data it was fitted on.
     - `X_test`: test inputs, shape (m, d).
 
-    **Returns:** a [`Prediction`][jaxkern.deep.Prediction] (mean (m,) or (m, o), latent
+    **Returns:** [`Marginals`][jaxkern.Marginals] (mean (m,) or (m, o), latent
     variance (m,); add $\sigma^2$ = `exp(model.log_noise)` for a new observation).
 
     Example:
@@ -134,7 +134,7 @@ def dkm_predict(
     train = GramBlocks(top.ii, top.ti[:n], top.t[:n])
     test = GramBlocks(top.ii, top.ti[n:], top.t[n:])
     mean, variance = sgpr_predict(train, test, Y2, jnp.exp(model.log_noise), model.jitter)
-    return Prediction(mean.reshape((X_test.shape[0],) + Y.shape[1:]), variance)
+    return Marginals(mean.reshape((X_test.shape[0],) + Y.shape[1:]), variance)
 
 
 def fit_dkm(

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from jax import lax
 from jaxtyping import Array, Float
 
-from ..kernels._gram import _into_blocks
+from ..linalg import into_blocks
 
 METHODS = ("jacobian", "ntvp")
 
@@ -101,8 +101,8 @@ def empirical_ntk(
     tile_fn = _jacobian_tile if method == "jacobian" else _ntvp_tile
     n1, n2 = X1.shape[0], X2.shape[0]
     b1, b2 = min(block_size, n1), min(block_size, n2)
-    X1_blocks = _into_blocks(X1, b1, "edge")
-    X2_blocks = _into_blocks(X2, b2, "edge")
+    X1_blocks = into_blocks(X1, b1, "edge")
+    X2_blocks = into_blocks(X2, b2, "edge")
     out_size = jax.eval_shape(f, params, X1[0]).size
 
     def row(x1b):

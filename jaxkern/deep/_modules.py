@@ -9,9 +9,8 @@ import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
 
-from .._validation import check_ndim, check_positive
+from .._validation import as_parameter, check_ndim, check_positive
 from ..kernels import Kernel
-from ..kernels._modules import as_parameter
 from ..linalg import jittered_cholesky
 from ._activations import activation as make_activation
 from ._closed_form import _check_architecture, nngp_ntk

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
 
+from .._marginals import Marginals
 from .._validation import check_length, check_ndim, check_positive
 from ._closed_form import NNGPNTK
 
-
-class Prediction(NamedTuple):
-    """Mean of the outputs and the marginal variance (shared by all output columns)."""
-
-    mean: Float[Array, " m *o"]
-    variance: Float[Array, " m"]
+#: Deprecated name of [`Marginals`][jaxkern.Marginals] (the same class).
+Prediction = Marginals
 
 
 def ntk_predict(
@@ -27,7 +22,7 @@ def ntk_predict(
     t: Float[ArrayLike, ""] | None = None,
     learning_rate: Float[ArrayLike, ""] = 1.0,
     diag_reg: Float[ArrayLike, ""] = 0.0,
-) -> Prediction:
+) -> Marginals:
     r"""Mean and variance over initialisations of an infinitely wide network after gradient flow.
 
     Training $\tfrac12 \sum_i \|f(x_i) - y_i\|^2$ by gradient flow with rate $\eta$ keeps
@@ -53,7 +48,7 @@ def ntk_predict(
     - `learning_rate`: $\eta > 0$.
     - `diag_reg`: $\lambda \ge 0$ added to the NTK's diagonal (ridge).
 
-    **Returns:** a [`Prediction`][jaxkern.deep.Prediction].
+    **Returns:** [`Marginals`][jaxkern.Marginals].
 
     Example:
         >>> import jax.numpy as jnp
@@ -94,4 +89,4 @@ def ntk_predict(
     mean = A @ y_train
     variance = (k_test_diag - 2 * jnp.sum(A * k_test_train.nngp, axis=1)
                 + jnp.sum((A @ k_train.nngp) * A, axis=1))
-    return Prediction(mean, jnp.maximum(variance, 0))
+    return Marginals(mean, jnp.maximum(variance, 0))

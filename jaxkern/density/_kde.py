@@ -29,7 +29,7 @@ from .._validation import (
     check_same_last_dim,
     concrete_or_none,
 )
-from ..kernels._gram import _into_blocks, _row_sharding
+from ..linalg import into_blocks, row_sharding
 from ..special import safe_sqrt, vmf_log_normalizer
 
 
@@ -198,10 +198,10 @@ def _partial_lse(
     bq, bd = min(block_size, nq), min(block_size, nd)
     gaussian = profile is _PROFILES["gaussian"]
     col = log_w - 0.5 * jnp.sum(zd * zd, axis=1) if gaussian else log_w
-    valid = _into_blocks(jnp.ones(nd, dtype=bool), bd, "zero")
-    col_blocks = jnp.where(valid, _into_blocks(col, bd, "zero"), -jnp.inf)
-    d_blocks = _into_blocks(zd, bd, "edge")
-    d_index = _into_blocks(jnp.arange(nd), bd, "edge")
+    valid = into_blocks(jnp.ones(nd, dtype=bool), bd, "zero")
+    col_blocks = jnp.where(valid, into_blocks(col, bd, "zero"), -jnp.inf)
+    d_blocks = into_blocks(zd, bd, "edge")
+    d_index = into_blocks(jnp.arange(nd), bd, "edge")
 
     def row_block(args):
         zq_b, q_index = args
@@ -221,8 +221,8 @@ def _partial_lse(
         out, _ = lax.scan(step, init, (d_blocks, col_blocks, d_index))
         return out
 
-    q_blocks = _into_blocks(zq, bq, "edge")
-    q_index = _into_blocks(jnp.arange(nq), bq, "edge")
+    q_blocks = into_blocks(zq, bq, "edge")
+    q_index = into_blocks(jnp.arange(nq), bq, "edge")
     out = lax.map(row_block, (q_blocks, q_index))
     m, s = out.m.reshape(-1)[:nq], out.s.reshape(-1)[:nq]
     if gaussian:
@@ -395,8 +395,8 @@ def kde_log_density(
         white.data,
         log_w,
         block_size=block_size,
-        query_sharding=_row_sharding(queries),
-        data_sharding=_row_sharding(data),
+        query_sharding=row_sharding(queries),
+        data_sharding=row_sharding(data),
     )
     if kernel == "vmf":
         kappa = 1 / jnp.asarray(bandwidth, data.dtype) ** 2

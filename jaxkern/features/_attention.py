@@ -9,7 +9,9 @@ import jax.numpy as jnp
 from jax import lax
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from ._fourier import check_num_features, softmax_logits, spectral_frequencies
+from .._validation import check_int
+from ..kernels import spectral_frequencies
+from ._fourier import softmax_logits
 
 # Random features go through the Toeplitz product this many at a time, so the FFT buffers hold
 # O(n * block * d) numbers however many features there are.
@@ -121,7 +123,7 @@ def kernelized_attention(
     Encoding*, NeurIPS 2021; Choromanski et al., *Rethinking Attention with Performers*,
     ICLR 2021.
     """
-    check_num_features(num_features)
+    check_int("num_features", num_features, 1)
     if jnp.ndim(q) < 2:
         raise ValueError(f"`q` must have shape (..., n, h, d) or (n, d), got {jnp.shape(q)}.")
     if jnp.shape(k) != jnp.shape(q):

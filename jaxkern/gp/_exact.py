@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import NamedTuple
 
 import jax.numpy as jnp
 import jax.scipy.linalg as jsl
 from jaxtyping import Array, ArrayLike, Float
 
+from .._marginals import Marginals
 from .._validation import check_length, check_ndim, check_positive, check_same_last_dim
 from ..kernels import gram, gram_diag
 from ..linalg import jittered_cholesky
@@ -17,11 +17,8 @@ from ..linalg import jittered_cholesky
 KernelFn = Callable[[Array, Array], Array]
 
 
-class Posterior(NamedTuple):
-    """Posterior marginals of the latent function at the test points."""
-
-    mean: Float[Array, " m"]
-    variance: Float[Array, " m"]
+#: Deprecated name of [`Marginals`][jaxkern.Marginals] (the same class).
+Posterior = Marginals
 
 
 def _check_data(X, y, noise) -> None:
@@ -91,7 +88,7 @@ def gp_posterior(
     *,
     noise: Float[ArrayLike, ""],
     jitter: float | None = None,
-) -> Posterior:
+) -> Marginals:
     r"""Posterior mean and variance of the latent function of a zero-mean GP.
 
     $$\mu_* = K_{*X}(K + \sigma^2 I)^{-1} y, \qquad
@@ -108,7 +105,7 @@ def gp_posterior(
     - `noise`: noise variance $\sigma^2 \ge 0$.
     - `jitter`: diagonal jitter; dtype-dependent default.
 
-    **Returns:** a [`Posterior`][jaxkern.gp.Posterior] of shape-(m,) arrays.
+    **Returns:** [`Marginals`][jaxkern.Marginals] of shape-(m,) arrays.
 
     Examples:
         >>> import jax.numpy as jnp
@@ -130,4 +127,4 @@ def gp_posterior(
     mean = K_cross.T @ alpha
     V = jsl.solve_triangular(L, K_cross, lower=True)
     variance = gram_diag(k, X_test) - jnp.sum(V * V, axis=0)
-    return Posterior(mean, jnp.maximum(variance, 0))
+    return Marginals(mean, jnp.maximum(variance, 0))

@@ -10,17 +10,24 @@ import numpy as np
 import optax
 from jaxtyping import Array, ArrayLike, Float
 
-from .._optim import exp_transform, log_transform, minimize
 from .._validation import check_ndim, check_positive
+from ..optim import constrain, minimize, unconstrain
 from ._exact import log_marginal_likelihood
 
 
 class FitResult(NamedTuple):
-    """The fitted kernel and noise, and the negative log marginal likelihood at every step."""
+    """The fitted kernel and noise, with the fit's record under the names every fit uses."""
 
     kernel: Any
     noise: Float[Array, ""]
     losses: np.ndarray
+    """Negative log marginal likelihood before each step (NumPy)."""
+    num_steps: int
+    """Steps taken."""
+    converged: bool
+    """Whether the fit stopped early (`tol` reached); see `message`."""
+    message: str
+    """Why the fit stopped."""
 
 
 def fit(
@@ -34,28 +41,33 @@ def fit(
     trainable: Any = eqx.is_inexact_array,
     fit_noise: bool = True,
     jitter: float | None = None,
+    tol: float | None = None,
     chunk_size: int = 100,
     progress: bool = False,
 ) -> FitResult:
     r"""Maximise the log marginal likelihood over the kernel's hyperparameters and the noise.
 
-    Every trainable leaf $\theta$ (all floating leaves of the kernel module by default) is
-    optimised as $\log\theta$, so it stays positive:
-    $$\min_{\log\theta,\, \log\sigma^2} \; -\log p(y \mid X, \theta, \sigma^2).$$
-    The loop runs jitted `lax.scan` chunks of `chunk_size` steps from Python, so `progress`
-    prints between chunks without host callbacks.
+    Each trainable leaf is optimised in the unconstrained space its kernel declares
+    ([`jaxkern.optim.unconstrain`][jaxkern.optim.unconstrain]): $\log\theta$ for positive
+    hyperparameters (lengthscales, variances, the noise), a softplus for non-negative ones
+    (biases), the value itself for real ones (spectral means):
+    $$\min_{u,\, \log\sigma^2} \; -\log p(y \mid X, \theta(u), \sigma^2).$$
+    The loop is [`jaxkern.optim.minimize`][jaxkern.optim.minimize]: jitted `lax.scan` chunks of
+    `chunk_size` steps from Python, so `progress` prints between chunks without host callbacks.
 
     **Arguments:**
 
     - `k`: a kernel module (any pytree callable as `k(x, y)`).
     - `X`, `y`: training data, shapes (n, d) and (n,).
     - `noise`: initial noise variance $\sigma^2 > 0$.
-    - `num_steps`: optimiser steps.
-    - `optimizer`: an optax transformation; default `optax.adam(0.05)`.
+    - `num_steps`: the most optimiser steps.
+    - `optimizer`: any optax transformation (`optax.lbfgs()` included); default
+      `optax.adam(0.05)`.
     - `trainable`: an equinox filter (a callable on leaves, or a pytree of bools shaped like
       `k`) choosing the leaves to fit; the others stay fixed.
     - `fit_noise`: fit the noise as well.
-    - `jitter`: diagonal jitter; dtype-dependent default.
+    - `jitter`: diagonal jitter, absolute; dtype-dependent default.
+    - `tol`: stop after a chunk that moves the loss by at most this, relatively.
     - `chunk_size`: steps per compiled chunk.
     - `progress`: print a progress line to stderr.
 
@@ -68,41 +80,28 @@ def fit(
         >>> X = jnp.linspace(0, 5, 30)[:, None]
         >>> y = jnp.sin(X[:, 0])
         >>> result = fit(RBF(), X, y, noise=0.1, num_steps=200)
-        >>> bool(result.losses[-1] < result.losses[0])
-        True
+        >>> bool(result.losses[-1] < result.losses[0]), result.num_steps
+        (True, 200)
     """
     check_ndim("X", X, 2, "(n, d)")
     check_positive("noise", noise)
-    log_kernel, frozen = log_transform(k, trainable)
-    log_noise = jnp.log(jnp.asarray(noise, dtype=X.dtype))
-    if optimizer is None:
-        optimizer = optax.adam(0.05)
+    raw, frozen = unconstrain((k, jnp.asarray(noise, dtype=X.dtype)), (trainable, fit_noise))
 
-    def loss(params):
-        log_kernel, log_noise = params
-        kernel = exp_transform(log_kernel, frozen)
-        return -log_marginal_likelihood(kernel, X, y, noise=jnp.exp(log_noise), jitter=jitter)
+    def loss(raw):
+        kernel, noise = constrain(raw, frozen)
+        return -log_marginal_likelihood(kernel, X, y, noise=noise, jitter=jitter)
 
-    if fit_noise:
-        result = minimize(
-            loss,
-            (log_kernel, log_noise),
-            optimizer=optimizer,
-            num_steps=num_steps,
-            chunk_size=chunk_size,
-            progress=progress,
-            description="gp.fit",
-        )
-        log_kernel, log_noise = result.params
-    else:
-        result = minimize(
-            lambda p: loss((p, log_noise)),
-            log_kernel,
-            optimizer=optimizer,
-            num_steps=num_steps,
-            chunk_size=chunk_size,
-            progress=progress,
-            description="gp.fit",
-        )
-        log_kernel = result.params
-    return FitResult(exp_transform(log_kernel, frozen), jnp.exp(log_noise), result.losses)
+    result = minimize(
+        loss,
+        raw,
+        optimizer=optax.adam(0.05) if optimizer is None else optimizer,
+        num_steps=num_steps,
+        tol=tol,
+        chunk_size=chunk_size,
+        progress=progress,
+        description="gp.fit",
+    )
+    kernel, noise = constrain(result.params, frozen)
+    return FitResult(
+        kernel, noise, result.losses, result.num_steps, result.converged, result.message
+    )

@@ -1,42 +1,65 @@
-r"""Student-t mixture kernel: Matérn-5/2 envelopes times cosines (GP-HM's spectral prior).
+r"""Spectral-mixture kernels: stationary kernels whose spectral density is a mixture.
 
-The Matérn-5/2 envelope is written with a custom derivative, so that derivatives of the kernel up
-to second order in each argument (the ones a PDE solver needs) are exact at $\tau = 0$, where the
-envelope's $|\tau|$ would otherwise send automatic differentiation down a one-sided branch.
+`spectral_mixture` has Gaussian components (Wilson & Adams), `student_t_mixture` Student-t ones
+(Matérn-5/2 envelopes times cosines, GP-HM's prior). The envelope is the Matérn-5/2 profile of
+`_matern.py`, whose exact slope makes the kernel's derivatives up to second order in each
+argument (the ones a PDE solver needs) exact at $\tau = 0$, where $|\tau|$ would otherwise send
+automatic differentiation down a one-sided branch.
 """
 
 from __future__ import annotations
 
-import math
-
-import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
 
 from .._validation import check_positive
-from ._modules import Kernel, as_parameter
+from ._matern import matern52_profile
 
-_SQRT5 = math.sqrt(5.0)
-
-
-@jax.custom_jvp
-def _matern52_envelope(t):
-    """$(1 + \\sqrt5 |t| + 5 t^2 / 3) e^{-\\sqrt5 |t|}$ for a scaled lag $t$."""
-    a = _SQRT5 * jnp.abs(t)
-    return (1 + a + a * a / 3) * jnp.exp(-a)
+Point = Float[ArrayLike, " d"]
+Scalar = Float[Array, ""]
 
 
-def _matern52_envelope_slope(t):
-    # -(5/3) t (1 + sqrt5 |t|) e^{-sqrt5 |t|}: the factor t makes |t| harmless to autodiff, so the
-    # second derivative at 0 comes out as the true -5/3 (and the third as the true 0).
-    a = _SQRT5 * jnp.abs(t)
-    return -(5.0 / 3.0) * t * (1 + a) * jnp.exp(-a)
+def spectral_mixture(
+    x: Point,
+    y: Point,
+    *,
+    weights: Float[ArrayLike, " q"],
+    means: Float[ArrayLike, "q d"],
+    variances: Float[ArrayLike, "q d"],
+) -> Scalar:
+    r"""Spectral-mixture kernel: a Gaussian mixture spectral density, transformed.
 
+    With $\tau = x - y$,
+    $$k(\tau) = \sum_{q=1}^{Q} w_q \cos(2\pi \tau^\top \mu_q)
+        \prod_{p=1}^{d} \exp\left(-2\pi^2 \tau_p^2 v_{q p}\right),$$
+    the Fourier transform of $\sum_q w_q [\mathcal N(\mu_q, V_q) + \mathcal N(-\mu_q, V_q)] / 2$.
 
-@_matern52_envelope.defjvp
-def _matern52_envelope_jvp(primals, tangents):
-    (t,), (dt,) = primals, tangents
-    return _matern52_envelope(t), _matern52_envelope_slope(t) * dt
+    **Arguments:**
+
+    - `x`, `y`: points of shape (d,).
+    - `weights`: $w_q > 0$, shape (Q,).
+    - `means`: spectral means (frequencies) $\mu_q$, shape (Q, d).
+    - `variances`: spectral variances $v_{qp} > 0$ (inverse squared lengthscales over
+      $4\pi^2$), shape (Q, d).
+
+    **Returns:** the scalar $k(x, y)$.
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> from jaxkern.kernels import spectral_mixture
+        >>> x = jnp.array([0.3])
+        >>> float(spectral_mixture(x, x, weights=jnp.array([0.5, 1.5]),
+        ...       means=jnp.array([[1.0], [3.0]]), variances=jnp.array([[0.1], [0.2]])))
+        2.0
+
+    Wilson & Adams, *Gaussian Process Kernels for Pattern Discovery and Extrapolation*,
+    ICML 2013, eq. 12.
+    """
+    check_positive("weights", weights)
+    check_positive("variances", variances)
+    tau = jnp.asarray(x) - jnp.asarray(y)
+    envelope = jnp.exp(-2 * jnp.pi**2 * jnp.sum(tau[None, :] ** 2 * variances, axis=-1))
+    return jnp.sum(weights * envelope * jnp.cos(2 * jnp.pi * (means @ tau)))
 
 
 def student_t_mixture(
@@ -81,31 +104,6 @@ def student_t_mixture(
     check_positive("weights", weights)
     check_positive("lengthscales", lengthscales)
     tau = jnp.asarray(x) - jnp.asarray(y)
-    envelope = jnp.prod(_matern52_envelope(tau[None, :] / lengthscales), axis=-1)
+    scaled = tau[None, :] / lengthscales
+    envelope = jnp.prod(matern52_profile(scaled * scaled), axis=-1)
     return jnp.sum(weights * envelope * jnp.cos(2 * jnp.pi * (means @ tau)))
-
-
-class StudentTMixture(Kernel):
-    """Module form of [`student_t_mixture`][jaxkern.kernels.student_t_mixture]."""
-
-    weights: Array
-    means: Array
-    lengthscales: Array
-
-    def __init__(self, weights: ArrayLike, means: ArrayLike, lengthscales: ArrayLike):
-        self.weights = as_parameter("weights", weights)
-        self.means = as_parameter("means", means, allow_zero=True)
-        self.lengthscales = as_parameter("lengthscales", lengthscales)
-        if self.weights.ndim != 1 or self.means.shape != self.lengthscales.shape or (
-            self.means.ndim != 2 or self.means.shape[0] != self.weights.shape[0]
-        ):
-            raise ValueError(
-                "`weights`, `means`, `lengthscales` must have shapes (Q,), (Q, d), (Q, d); got "
-                f"{self.weights.shape}, {self.means.shape}, {self.lengthscales.shape}."
-            )
-
-    def __call__(self, x, y):
-        return student_t_mixture(
-            x, y, weights=self.weights, means=self.means, lengthscales=self.lengthscales
-        )
-

@@ -1,44 +1,62 @@
 """Equinox modules that hold kernel hyperparameters and call the pure kernel functions.
 
 Every module is a pytree whose float leaves are the hyperparameters, so `jax.grad` and optax
-see them directly. Modules combine with `+`, `*` and scaling by a number.
+see them directly. Each module declares what the rest of the package needs to know about it,
+so that no room guesses from types or attribute names:
+
+- each hyperparameter's constraint (`parameter("positive")`, `"nonnegative"`, `"real"`), which
+  [`jaxkern.optim.unconstrain`][jaxkern.optim.unconstrain] reads to fit it;
+- its Gram matrix (`gram`), a fast path where one exists (radial kernels: one matrix product),
+  kept through scaling, sums and products;
+- its linear structure (`terms`: $k = \\sum_i w_i k_i$), and what each base kernel is
+  (`family`, `nu`, `spectrum`), from which closed forms such as kernel means are chosen.
+
+Modules combine with `+`, `*` and scaling by a number.
 """
 
 from __future__ import annotations
 
 import abc
+from typing import ClassVar
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, ArrayLike, Float
+from jaxtyping import Array, ArrayLike, Float, Int
 
-from .._validation import check_positive
+from .._validation import as_parameter, check_int
+from ..optim import parameter
 from . import _dot_product as dp
+from . import _matern as mt
+from . import _mixture as mx
 from . import _stationary as st
-
-
-def as_parameter(name: str, value, *, allow_zero: bool = False) -> Array:
-    """Check a hyperparameter and store it as a floating jax array (default dtype for numbers)."""
-    check_positive(name, value, allow_zero=allow_zero)
-    if isinstance(value, jax.Array) and jnp.issubdtype(value.dtype, jnp.floating):
-        return value
-    # Python numbers and integer arrays become strongly typed arrays of the default float dtype.
-    dtype = getattr(value, "dtype", None)
-    if dtype is None or not jnp.issubdtype(dtype, jnp.floating):
-        dtype = jnp.result_type(float)
-    return jnp.asarray(value, dtype=dtype)
 
 
 class Kernel(eqx.Module):
     """Base class: a kernel on one pair of points, `k(x, y) -> scalar`, that composes.
 
     `k1 + k2`, `k1 * k2` and `c * k` (a positive number or array `c`) build new kernels.
+    Subclasses declare their hyperparameters with [`parameter`][jaxkern.optim.parameter] and
+    may override `gram` with a faster batched form.
     """
+
+    #: What the kernel is, for rooms that have closed forms for some kernels (None: unknown).
+    family: ClassVar[str | None] = None
+    #: The name of its spectral density in
+    #: [`spectral_frequencies`][jaxkern.kernels.spectral_frequencies], if it has one there.
+    spectrum: ClassVar[str | None] = None
 
     @abc.abstractmethod
     def __call__(self, x: Float[Array, " d"], y: Float[Array, " d"]) -> Float[Array, ""]:
         raise NotImplementedError
+
+    def gram(self, X: Float[Array, "n d"], Y: Float[Array, "m d"]) -> Float[Array, "n m"]:
+        """The (n, m) Gram matrix; the default batches `__call__` with two `vmap`s."""
+        return jax.vmap(lambda x: jax.vmap(lambda y: self(x, y))(Y))(X)
+
+    def terms(self) -> tuple[tuple[Array | float, Kernel], ...]:
+        r"""The kernel as a weighted sum $\sum_i w_i k_i$ of base kernels: `((w_i, k_i), ...)`."""
+        return ((1.0, self),)
 
     def __add__(self, other: Kernel) -> Kernel:
         if not isinstance(other, Kernel):
@@ -62,6 +80,12 @@ class SumKernel(Kernel):
     def __call__(self, x, y):
         return self.k1(x, y) + self.k2(x, y)
 
+    def gram(self, X, Y):
+        return self.k1.gram(X, Y) + self.k2.gram(X, Y)
+
+    def terms(self):
+        return self.k1.terms() + self.k2.terms()
+
 
 class ProductKernel(Kernel):
     """$k(x, y) = k_1(x, y)\\, k_2(x, y)$."""
@@ -72,12 +96,15 @@ class ProductKernel(Kernel):
     def __call__(self, x, y):
         return self.k1(x, y) * self.k2(x, y)
 
+    def gram(self, X, Y):
+        return self.k1.gram(X, Y) * self.k2.gram(X, Y)
+
 
 class ScaledKernel(Kernel):
     """$k(x, y) = c\\, k_0(x, y)$ with $c > 0$."""
 
     kernel: Kernel
-    scale: Array
+    scale: Array = parameter("positive")
 
     def __init__(self, kernel: Kernel, *, scale: ArrayLike):
         self.kernel = kernel
@@ -86,18 +113,25 @@ class ScaledKernel(Kernel):
     def __call__(self, x, y):
         return self.scale * self.kernel(x, y)
 
+    def gram(self, X, Y):
+        return self.scale * self.kernel.gram(X, Y)
+
+    def terms(self):
+        return tuple((self.scale * w, k) for w, k in self.kernel.terms())
+
 
 class RadialKernel(Kernel):
     r"""A kernel of the scaled distance alone: $k(x, y) = \sigma^2 f(r^2)$,
     $r^2 = \sum_i (x_i - y_i)^2 / \ell_i^2$.
 
-    Subclasses define the profile $\sigma^2 f(r^2)$ in `profile`. Knowing the kernel is radial
-    lets [`gram`][jaxkern.kernels.gram] and [`kernel_matvec`][jaxkern.kernels.kernel_matvec]
-    form all squared distances of a block with one matrix product.
+    Subclasses define the unit profile $f(r^2)$ in `profile`. Knowing the kernel is radial
+    lets `gram` (and so [`gram`][jaxkern.kernels.gram] and
+    [`kernel_matvec`][jaxkern.kernels.kernel_matvec]) form all squared distances of a block
+    with one matrix product.
     """
 
-    lengthscale: Array
-    variance: Array
+    lengthscale: Array = parameter("positive")
+    variance: Array = parameter("positive")
 
     def __init__(self, lengthscale: ArrayLike = 1.0, variance: ArrayLike = 1.0):
         self.lengthscale = as_parameter("lengthscale", lengthscale)
@@ -105,60 +139,118 @@ class RadialKernel(Kernel):
 
     @abc.abstractmethod
     def profile(self, r2: Array) -> Array:
-        """The kernel as a function of the scaled squared distance (any shape)."""
+        """The unit kernel $f$ as a function of the scaled squared distance (any shape)."""
         raise NotImplementedError
 
     def __call__(self, x, y):
-        return self.profile(st.scaled_sqdist(x, y, self.lengthscale))
+        return self.variance * self.profile(st.scaled_sqdist(x, y, self.lengthscale))
+
+    def gram(self, X, Y):
+        return self.variance * self.profile(st.scaled_sqdists(X, Y, self.lengthscale))
 
 
 class RBF(RadialKernel):
     """Module form of [`rbf`][jaxkern.kernels.rbf]: fields `lengthscale`, `variance`."""
 
+    family: ClassVar[str] = "rbf"
+    spectrum: ClassVar[str] = "rbf"
+
     def profile(self, r2):
-        return self.variance * st.rbf_profile(r2)
+        return st.rbf_profile(r2)
 
 
-class Matern12(RadialKernel):
+class _HalfIntegerMatern(RadialKernel):
+    """A Matérn kernel of a fixed half-integer order `nu` (a class constant)."""
+
+    family: ClassVar[str] = "matern"
+    nu: ClassVar[float]
+
+    def profile(self, r2):
+        return mt.MATERN_PROFILES[self.nu](r2)
+
+
+class Matern12(_HalfIntegerMatern):
     """Module form of [`matern12`][jaxkern.kernels.matern12]."""
 
-    def profile(self, r2):
-        return self.variance * st.matern12_profile(r2)
+    nu: ClassVar[float] = 0.5
+    spectrum: ClassVar[str] = "matern12"
 
 
-class Matern32(RadialKernel):
+class Matern32(_HalfIntegerMatern):
     """Module form of [`matern32`][jaxkern.kernels.matern32]."""
 
-    def profile(self, r2):
-        return self.variance * st.matern32_profile(r2)
+    nu: ClassVar[float] = 1.5
+    spectrum: ClassVar[str] = "matern32"
 
 
-class Matern52(RadialKernel):
+class Matern52(_HalfIntegerMatern):
     """Module form of [`matern52`][jaxkern.kernels.matern52]."""
 
-    def profile(self, r2):
-        return self.variance * st.matern52_profile(r2)
+    nu: ClassVar[float] = 2.5
+    spectrum: ClassVar[str] = "matern52"
+
+
+class Matern72(_HalfIntegerMatern):
+    """Module form of [`matern72`][jaxkern.kernels.matern72]: fields `lengthscale`, `variance`."""
+
+    nu: ClassVar[float] = 3.5
 
 
 class RationalQuadratic(RadialKernel):
     """Module form of [`rational_quadratic`][jaxkern.kernels.rational_quadratic]."""
 
-    alpha: Array
+    alpha: Array = parameter("positive")
 
     def __init__(self, lengthscale=1.0, variance=1.0, alpha=1.0):
         super().__init__(lengthscale, variance)
         self.alpha = as_parameter("alpha", alpha)
 
     def profile(self, r2):
-        return self.variance * st.rational_quadratic_profile(r2, self.alpha)
+        return st.rational_quadratic_profile(r2, self.alpha)
+
+
+class Matern(Kernel):
+    """Module form of [`matern`][jaxkern.kernels.matern]: fields `nu`, `lengthscale`, `variance`."""
+
+    nu: Array = parameter("positive")
+    lengthscale: Array = parameter("positive")
+    variance: Array = parameter("positive")
+
+    def __init__(self, nu: ArrayLike, lengthscale: ArrayLike = 1.0, variance: ArrayLike = 1.0):
+        self.nu = as_parameter("nu", nu)
+        self.lengthscale = as_parameter("lengthscale", lengthscale)
+        self.variance = as_parameter("variance", variance)
+
+    def __call__(self, x, y):
+        return mt.matern(x, y, nu=self.nu, lengthscale=self.lengthscale, variance=self.variance)
+
+
+class ProductMatern(Kernel):
+    """Module form of [`product_matern`][jaxkern.kernels.product_matern]; `nu` is static."""
+
+    family: ClassVar[str] = "product_matern"
+
+    nu: float = eqx.field(static=True)
+    lengthscale: Array = parameter("positive")
+    variance: Array = parameter("positive")
+
+    def __init__(self, nu: float, lengthscale: ArrayLike = 1.0, variance: ArrayLike = 1.0):
+        self.nu = mt.check_nu(nu)
+        self.lengthscale = as_parameter("lengthscale", lengthscale)
+        self.variance = as_parameter("variance", variance)
+
+    def __call__(self, x, y):
+        return mt.product_matern(
+            x, y, nu=self.nu, lengthscale=self.lengthscale, variance=self.variance
+        )
 
 
 class Periodic(Kernel):
     """Module form of [`periodic`][jaxkern.kernels.periodic]."""
 
-    lengthscale: Array
-    variance: Array
-    period: Array
+    lengthscale: Array = parameter("positive")
+    variance: Array = parameter("positive")
+    period: Array = parameter("positive")
 
     def __init__(self, lengthscale=1.0, variance=1.0, period=1.0):
         self.lengthscale = as_parameter("lengthscale", lengthscale)
@@ -174,8 +266,8 @@ class Periodic(Kernel):
 class Cosine(Kernel):
     """Module form of [`cosine`][jaxkern.kernels.cosine]."""
 
-    period: Array
-    variance: Array
+    period: Array = parameter("positive")
+    variance: Array = parameter("positive")
 
     def __init__(self, period: ArrayLike = 1.0, variance: ArrayLike = 1.0):
         self.period = as_parameter("period", period)
@@ -185,36 +277,73 @@ class Cosine(Kernel):
         return st.cosine(x, y, period=self.period, variance=self.variance)
 
 
-class SpectralMixture(Kernel):
+class _Mixture(Kernel):
+    """A spectral mixture: `weights` (Q,), `means` (Q, d) and one (Q, d) width field.
+
+    A mixture is a sum of components that can be told apart: `num_components` and
+    `select(keep)` let a room (e.g. `pde`'s pruning) keep some of them.
+    """
+
+    weights: Array = parameter("positive")
+    means: Array = parameter("real")
+
+    @property
+    def num_components(self) -> int:
+        return self.weights.shape[0]
+
+    def select(self, keep: Int[ArrayLike, " k"]) -> _Mixture:
+        """The mixture restricted to the components at the indices `keep`."""
+        return jax.tree.map(lambda leaf: leaf[jnp.asarray(keep)], self)
+
+    def _check_shapes(self, width_name: str, widths: Array) -> None:
+        if self.weights.ndim != 1 or self.means.shape != widths.shape or (
+            self.means.ndim != 2 or self.means.shape[0] != self.weights.shape[0]
+        ):
+            raise ValueError(
+                f"`weights`, `means`, `{width_name}` must have shapes (Q,), (Q, d), (Q, d); got "
+                f"{self.weights.shape}, {self.means.shape}, {widths.shape}."
+            )
+
+
+class SpectralMixture(_Mixture):
     """Module form of [`spectral_mixture`][jaxkern.kernels.spectral_mixture]."""
 
-    weights: Array
-    means: Array
-    variances: Array
+    variances: Array = parameter("positive")
 
     def __init__(self, weights: ArrayLike, means: ArrayLike, variances: ArrayLike):
         self.weights = as_parameter("weights", weights)
         self.means = as_parameter("means", means, allow_zero=True)
         self.variances = as_parameter("variances", variances)
-        if self.weights.ndim != 1 or self.means.shape != self.variances.shape or (
-            self.means.ndim != 2 or self.means.shape[0] != self.weights.shape[0]
-        ):
-            raise ValueError(
-                "`weights`, `means`, `variances` must have shapes (Q,), (Q, d), (Q, d); got "
-                f"{self.weights.shape}, {self.means.shape}, {self.variances.shape}."
-            )
+        self._check_shapes("variances", self.variances)
 
     def __call__(self, x, y):
-        return st.spectral_mixture(
+        return mx.spectral_mixture(
             x, y, weights=self.weights, means=self.means, variances=self.variances
+        )
+
+
+class StudentTMixture(_Mixture):
+    """Module form of [`student_t_mixture`][jaxkern.kernels.student_t_mixture]."""
+
+    lengthscales: Array = parameter("positive")
+
+    def __init__(self, weights: ArrayLike, means: ArrayLike, lengthscales: ArrayLike):
+        self.weights = as_parameter("weights", weights)
+        self.means = as_parameter("means", means, allow_zero=True)
+        self.lengthscales = as_parameter("lengthscales", lengthscales)
+        self._check_shapes("lengthscales", self.lengthscales)
+
+    def __call__(self, x, y):
+        return mx.student_t_mixture(
+            x, y, weights=self.weights, means=self.means, lengthscales=self.lengthscales
         )
 
 
 class Linear(Kernel):
     """Module form of [`linear`][jaxkern.kernels.linear]."""
 
-    variance: Array
-    bias: Array
+    variance: Array = parameter("positive")
+    bias: Array = parameter("nonnegative")
 
     def __init__(self, variance: ArrayLike = 1.0, bias: ArrayLike = 0.0):
         self.variance = as_parameter("variance", variance)
@@ -223,17 +352,19 @@ class Linear(Kernel):
     def __call__(self, x, y):
         return dp.linear(x, y, variance=self.variance, bias=self.bias)
 
+    def gram(self, X, Y):
+        return self.bias + self.variance * (X @ Y.T)
+
 
 class Polynomial(Kernel):
     """Module form of [`polynomial`][jaxkern.kernels.polynomial]; `degree` is static."""
 
     degree: int = eqx.field(static=True)
-    variance: Array
-    bias: Array
+    variance: Array = parameter("positive")
+    bias: Array = parameter("nonnegative")
 
     def __init__(self, degree: int, variance: ArrayLike = 1.0, bias: ArrayLike = 1.0):
-        if not isinstance(degree, int) or isinstance(degree, bool) or degree < 1:
-            raise ValueError(f"`degree` must be a positive Python int, got {degree!r}.")
+        check_int("degree", degree, 1)
         self.degree = degree
         self.variance = as_parameter("variance", variance)
         self.bias = as_parameter("bias", bias, allow_zero=True)
@@ -246,9 +377,9 @@ class ArcCosine(Kernel):
     """Module form of [`arccos`][jaxkern.kernels.arccos]; `order` is static."""
 
     order: int = eqx.field(static=True)
-    variance: Array
-    weight_variance: Array
-    bias_variance: Array
+    variance: Array = parameter("positive")
+    weight_variance: Array = parameter("positive")
+    bias_variance: Array = parameter("nonnegative")
 
     def __init__(
         self,

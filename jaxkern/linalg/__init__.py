@@ -1,6 +1,8 @@
-"""Floor 0 linear algebra: jittered Cholesky and structured solves."""
+"""Floor 0 linear algebra: jittered Cholesky, structured solves, blocking and row-sharding."""
 
 from .._validation import default_jitter as default_jitter
+from ._blocking import into_blocks as into_blocks
+from ._blocking import row_sharding as row_sharding
 from ._cholesky import Float32CholeskyWarning as Float32CholeskyWarning
 from ._cholesky import jittered_cholesky as jittered_cholesky
 from ._kronecker import KroneckerCholesky as KroneckerCholesky
@@ -20,6 +22,7 @@ __all__ = [
     "KroneckerEigh",
     "apply_along_axes",
     "default_jitter",
+    "into_blocks",
     "jittered_cholesky",
     "kron_cholesky",
     "kron_eigh",
@@ -28,4 +31,5 @@ __all__ = [
     "kron_shifted_logdet",
     "kron_shifted_solve",
     "kron_solve",
+    "row_sharding",
 ]

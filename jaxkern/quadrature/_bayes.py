@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import jax.scipy.linalg as jsl
 from jaxtyping import Array, ArrayLike, Float
 
+from .._marginals import Marginals
 from .._validation import check_length
 from ..kernels import gram
 from ..linalg import jittered_cholesky
@@ -22,11 +23,8 @@ class QuadratureRule(NamedTuple):
     variance: Float[Array, ""]
 
 
-class Integral(NamedTuple):
-    """The Gaussian posterior over an integral: its mean and variance."""
-
-    mean: Float[Array, "*batch"]
-    variance: Float[Array, ""]
+#: Deprecated name of [`Marginals`][jaxkern.Marginals] (the same class).
+Integral = Marginals
 
 
 def _as_points(nodes) -> Array:
@@ -96,7 +94,7 @@ def bayesian_quadrature(
     measure,
     *,
     jitter: float | None = None,
-) -> Integral:
+) -> Marginals:
     r"""The Bayesian-quadrature posterior of $\int f\, d\mu$ from values $f(x_i)$ at the nodes.
 
     $\mathbb E = w^\top f(X)$ and $\mathbb V = v_0 - z^\top w$ with the weights of
@@ -109,7 +107,7 @@ def bayesian_quadrature(
     - `values`: $f(x_i)$, shape (n,) or (n, ...) for several integrands at once.
     - `nodes`, `kernel`, `measure`, `jitter`: as in [`bq_weights`][jaxkern.quadrature.bq_weights].
 
-    **Returns:** an [`Integral`][jaxkern.quadrature.Integral] with the posterior mean (shape
+    **Returns:** [`Marginals`][jaxkern.Marginals] with the posterior mean (shape
     `values.shape[1:]`) and variance.
 
     Example:
@@ -130,4 +128,4 @@ def bayesian_quadrature(
         raise ValueError(f"`values` must have shape (n, ...), got shape {values.shape}.")
     check_length("values", values, nodes.shape[0], "one value per node")
     rule = bq_weights(kernel, nodes, measure, jitter=jitter)
-    return Integral(jnp.tensordot(rule.weights, values, axes=1), rule.variance)
+    return Marginals(jnp.tensordot(rule.weights, values, axes=1), rule.variance)

@@ -18,8 +18,7 @@ from jax.scipy.special import erf, erfc
 from jaxtyping import Array, ArrayLike, Float
 
 from .._validation import check_ndim, check_positive
-from ..kernels import RBF, Matern12, Matern32, Matern52, Matern72, ProductMatern
-from ..kernels._matern72 import check_nu
+from ..kernels import RBF, Matern12, Matern32, Matern52, Matern72, ProductMatern, check_nu
 from ._measures import GaussianMeasure, LebesgueMeasure
 
 Point = Float[ArrayLike, " d"]

@@ -6,6 +6,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 from jax.test_util import check_grads
 from sklearn.gaussian_process import GaussianProcessRegressor
@@ -101,7 +102,7 @@ def test_float32_cholesky_warns():
     (lambda X, y: gp_posterior(K.RBF(), X, y, X[:, :1], noise=0.1), "feature dimension"),
     (lambda X, y: gp_posterior(K.RBF(), X, y, X[:, 0], noise=0.1), "X_test"),
     (lambda X, y: fit(K.RBF(), X, y, noise=0.0), "noise"),
-    (lambda X, y: fit(K.Linear(bias=0.0), X, y, noise=0.1), "bias"),
+    (lambda X, y: fit(K.RBF(), X, y, noise=0.1, optimizer=0.05), "optimizer"),
 ])
 def test_bad_inputs(call, name):
     X, y = jnp.ones((5, 2), FLOAT), jnp.zeros(5, FLOAT)
@@ -124,6 +125,28 @@ def test_fit_recovers_lengthscale(getkey):
     assert result.losses[-1] < result.losses[0]
     assert 0.35 < float(result.kernel.lengthscale) < 0.7
     assert 0.02**2 < float(result.noise) < 0.1**2
+
+
+def test_fit_reads_declared_constraints(getkey):
+    # A zero bias (non-negative) and a zero spectral mean (real) used to stop the fit, which
+    # log-transformed every leaf; the kernels now declare their constraints.
+    X, y, _ = _data(getkey(), n=20)
+    k = K.Linear(bias=0.0) + K.SpectralMixture(weights=[1.0], means=[[0.3, 0.0]],
+                                               variances=[[0.1, 0.1]])
+    result = fit(k, X, y, noise=0.3, num_steps=20, optimizer=optax.lbfgs())
+    assert result.num_steps == len(result.losses) <= 20
+    assert result.losses[-1] < result.losses[0]
+    assert float(result.kernel.k1.bias) >= 0
+    assert np.all(np.isfinite(np.asarray(result.kernel.k2.means)))
+    assert float(result.kernel.k2.means[0, 0]) != 0.3  # moved, on a linear scale
+
+
+def test_fit_stops_at_tol(getkey):
+    X, y, _ = _data(getkey(), n=20)
+    result = fit(K.RBF(), X, y, noise=0.3, num_steps=400, chunk_size=20, tol=1e-3,
+                 optimizer=optax.lbfgs())
+    assert result.converged and result.message == "tol reached"
+    assert result.num_steps < 400 and result.num_steps == len(result.losses)
 
 
 def test_fit_respects_trainable_and_fit_noise(getkey):

@@ -1,0 +1,209 @@
+"""The one optimisation loop every fit in jaxkern uses: jitted `lax.scan` chunks from Python.
+
+Running chunks of steps from a Python loop lets a progress line update between chunks with no
+host callback inside the compiled code, lets a fit stop early between chunks, and keeps one
+compiled chunk for the whole run (arguments that change between chunks are traced inputs).
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax import lax
+
+from .._validation import check_int
+
+Accept = Callable[[jax.Array, jax.Array, Any], jax.Array]
+
+
+class OptimResult(NamedTuple):
+    """What [`minimize`][jaxkern.optim.minimize] returns; every fit's result has the last four
+    fields under the same names."""
+
+    params: Any
+    """The optimised parameters, the same pytree as the initial ones."""
+    losses: np.ndarray
+    """The loss before each step taken, as NumPy, shape (num_steps,)."""
+    num_steps: int
+    """Steps taken (fewer than asked for when the fit stopped early)."""
+    converged: bool
+    """Whether the fit stopped early because it stopped making progress (see `message`)."""
+    message: str
+    """Why the fit stopped: ``"num_steps reached"``, ``"tol reached"`` or
+    ``"no step accepted"``."""
+
+
+def decrease(loss: jax.Array, new_loss: jax.Array, new_params: Any) -> jax.Array:
+    """Accept a step only if it lowers the loss and leaves loss and parameters finite.
+
+    The `accept` rule for monotone fits: a failed line search takes its last trial step
+    whatever its value, and parameters where a factorisation fails give NaN.
+    """
+    finite = [jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(new_params)]
+    return jnp.isfinite(new_loss) & (new_loss <= loss) & jnp.all(jnp.stack(finite))
+
+
+def minimize(
+    loss_fn: Callable[..., jax.Array],
+    params: Any,
+    *,
+    optimizer: optax.GradientTransformation,
+    num_steps: int,
+    args: Sequence[Any] = (),
+    update_args: Callable[[Any, tuple], tuple] | None = None,
+    accept: Accept | Literal["decrease"] | None = None,
+    tol: float | None = None,
+    chunk_size: int = 100,
+    progress: bool = False,
+    description: str = "minimize",
+) -> OptimResult:
+    r"""Minimise `loss_fn(params, *args)` with any optax transformation, in compiled chunks.
+
+    Runs `num_steps` steps of `optimizer` as jitted `lax.scan` chunks of `chunk_size` steps.
+    L-BFGS and other transformations that take extra arguments (`optax.lbfgs()`, with its
+    line search) get the value, gradient and `value_fn` they need, and reuse the value and
+    gradient that the line search already computed.
+
+    Between chunks (never inside the compiled code) the loop can
+
+    - stop early: after a chunk whose loss moved by at most `tol` relative to
+      $\max(1, |\text{loss}|)$, or in which `accept` refused every step;
+    - refresh `args` with `update_args(params, args)`, e.g. the warm start of an inner solve
+      (they are traced inputs of the chunk, so nothing recompiles);
+    - print a progress line (`progress=True`).
+
+    With `accept`, a step whose `accept(loss, new_loss, new_params)` is false is refused:
+    the parameters stay and the optimiser's state is reset (an L-BFGS memory built on a
+    refused step would mislead the next ones). `accept="decrease"` is
+    [`decrease`][jaxkern.optim.decrease]: monotone steps only.
+
+    **Arguments:**
+
+    - `loss_fn`: scalar loss of the parameters (and of `args`); closed-over data stay constants.
+    - `params`: initial parameters, any pytree; its non-array leaves are held static.
+    - `optimizer`: an optax `GradientTransformation` (`optax.adam(0.05)`, `optax.lbfgs()`, ...).
+    - `num_steps`: the most steps to take (0 returns `params` unchanged).
+    - `args`: extra arguments of `loss_fn`, not differentiated.
+    - `update_args`: `update_args(params, args) -> args`, run after each chunk.
+    - `accept`: `None` (every step taken), `"decrease"`, or a jittable rule.
+    - `tol`: relative change of the loss over a chunk at which to stop; `None` never stops.
+    - `chunk_size`: steps per compiled chunk.
+    - `progress`: print a progress line to stderr after each chunk.
+    - `description`: the label of the progress line.
+
+    **Returns:** an [`OptimResult`][jaxkern.optim.OptimResult].
+
+    Example:
+        >>> import jax.numpy as jnp, optax
+        >>> from jaxkern.optim import minimize
+        >>> result = minimize(lambda p: jnp.sum((p - 3.0) ** 2), jnp.zeros(2),
+        ...                   optimizer=optax.lbfgs(), num_steps=50, tol=1e-6)
+        >>> [round(v, 4) for v in result.params.tolist()], result.converged
+        ([3.0, 3.0], True)
+    """
+    check_int("num_steps", num_steps, 0)
+    check_int("chunk_size", chunk_size, 1)
+    if not isinstance(optimizer, optax.GradientTransformation):
+        raise ValueError(
+            f"`optimizer` must be an optax GradientTransformation, got {type(optimizer).__name__}."
+        )
+    if accept == "decrease":
+        accept = decrease
+    elif accept is not None and not callable(accept):
+        raise ValueError(f"`accept` must be None, 'decrease' or a callable, got {accept!r}.")
+    if tol is not None and not tol >= 0:
+        raise ValueError(f"`tol` must be None or >= 0, got {tol!r}.")
+    optimizer = optax.with_extra_args_support(optimizer)
+    dynamic, static = eqx.partition(params, eqx.is_array)
+    opt_state = optimizer.init(dynamic)
+    run_chunk = _chunk_runner(loss_fn, static, optimizer, accept)
+
+    losses, accepted, done, start = [], True, 0, time.perf_counter()
+    message = "num_steps reached"
+    args = tuple(args)
+    while done < num_steps:
+        length = min(chunk_size, num_steps - done)
+        dynamic, opt_state, chunk_losses, any_accepted = run_chunk(
+            dynamic, opt_state, args, length
+        )
+        chunk_losses = np.asarray(chunk_losses)
+        losses.append(chunk_losses)
+        done += length
+        if update_args is not None:
+            args = tuple(update_args(eqx.combine(dynamic, static), args))
+        if progress:
+            print(
+                f"\r{description}: step {done}/{num_steps}  loss {chunk_losses[-1]:.8g}"
+                f"  {time.perf_counter() - start:.1f}s",
+                end="",
+                file=sys.stderr,
+                flush=True,
+            )
+        accepted = bool(any_accepted)
+        if not accepted:
+            message = "no step accepted"
+            break
+        if tol is not None and _stalled(chunk_losses, tol):
+            message = "tol reached"
+            break
+    if progress and losses:
+        print(file=sys.stderr)
+    losses = np.concatenate(losses) if losses else np.zeros((0,))
+    return OptimResult(
+        eqx.combine(dynamic, static), losses, int(losses.shape[0]),
+        message != "num_steps reached", message,
+    )
+
+
+def _stalled(chunk_losses: np.ndarray, tol: float) -> bool:
+    first, last = float(chunk_losses[0]), float(chunk_losses[-1])
+    return bool(np.isfinite(last)) and abs(first - last) <= tol * max(1.0, abs(last))
+
+
+def _chunk_runner(loss_fn, static, optimizer, accept):
+    """A jitted `run(dynamic, opt_state, args, length)` of `length` optimiser steps."""
+
+    def step(carry, _, args):
+        dynamic, state = carry
+
+        def value_fn(p):
+            return loss_fn(eqx.combine(p, static), *args)
+
+        # L-BFGS's line search leaves the value and gradient at the new point in its state.
+        if optax.tree_utils.tree_get(state, "value", None) is not None:
+            value, grad = optax.value_and_grad_from_state(value_fn)(dynamic, state=state)
+        else:
+            value, grad = jax.value_and_grad(value_fn)(dynamic)
+        # optax mixes int step counts with float decays; keep it working for callers who set
+        # strict dtype promotion (as jaxkern's own tests do).
+        with jax.numpy_dtype_promotion("standard"):
+            updates, new_state = optimizer.update(
+                grad, state, dynamic, value=value, grad=grad, value_fn=value_fn
+            )
+        new_dynamic = optax.apply_updates(dynamic, updates)
+        if accept is None:
+            return (new_dynamic, new_state), (value, jnp.asarray(True))
+        new_value = optax.tree_utils.tree_get(new_state, "value", None)
+        if new_value is None:
+            new_value = value_fn(new_dynamic)
+        ok = accept(value, new_value, eqx.combine(new_dynamic, static))
+        keep = functools.partial(jax.tree.map, lambda a, b: jnp.where(ok, a, b))
+        return (keep(new_dynamic, dynamic), keep(new_state, optimizer.init(dynamic))), (value, ok)
+
+    @eqx.filter_jit
+    def run(dynamic, opt_state, args, length):
+        (dynamic, opt_state), (losses, ok) = lax.scan(
+            functools.partial(step, args=args), (dynamic, opt_state), None, length=length
+        )
+        return dynamic, opt_state, losses, jnp.any(ok)
+
+    return run
