@@ -71,7 +71,7 @@ def _select_nu(X, y, steps: int, P: int, seed: int) -> float:
     scores = []
     for nu in NU_GRID:
         result = fit_dkm(init_dkm(Xf[:P], depth=DEPTH, nu=nu), Xf, yf, num_steps=steps,
-                         learning_rate=1e-2)
+                         optimizer=optax.adam(1e-2))
         scores.append(_score(result, Xf, yf, X[val_idx], np.asarray(y)[val_idx])[1])
     return NU_GRID[int(np.argmax(scores))]
 
@@ -88,7 +88,7 @@ def _accuracy(quick: bool):
             chosen.setdefault(name, []).append(nu)
             for label, nngp in (("NNGP", True), ("DKM", False)):
                 model = init_dkm(X[:P], depth=DEPTH, nu=nu, nngp=nngp)
-                result = fit_dkm(model, X, y, num_steps=steps, learning_rate=1e-2)
+                result = fit_dkm(model, X, y, num_steps=steps, optimizer=optax.adam(1e-2))
                 scores[label].append(_score(result, X, y, X_test, y_test))
         diff = np.asarray(scores["DKM"]) - np.asarray(scores["NNGP"])
         for label, s in scores.items():

@@ -87,9 +87,17 @@ def default_jitter(dtype) -> float:
     return 1e-6 if jnp.finfo(dtype).bits <= 32 else 1e-10
 
 
-def as_parameter(name: str, value, *, allow_zero: bool = False) -> jax.Array:
-    """Check a hyperparameter and store it as a floating jax array (default dtype for numbers)."""
-    check_positive(name, value, allow_zero=allow_zero)
+def as_parameter(name: str, value, *, allow_zero: bool = False, real: bool = False) -> jax.Array:
+    """Check a hyperparameter and store it as a floating jax array (default dtype for numbers).
+
+    Positive unless `allow_zero` (non-negative) or `real` (any finite value).
+    """
+    if real:
+        arr = concrete_or_none(value)
+        if arr is not None and not np.all(np.isfinite(arr)):
+            raise ValueError(f"`{name}` must be finite, got {value!r}.")
+    else:
+        check_positive(name, value, allow_zero=allow_zero)
     if isinstance(value, jax.Array) and jnp.issubdtype(value.dtype, jnp.floating):
         return value
     # Python numbers and integer arrays become strongly typed arrays of the default float dtype.
@@ -97,3 +105,23 @@ def as_parameter(name: str, value, *, allow_zero: bool = False) -> jax.Array:
     if dtype is None or not jnp.issubdtype(dtype, jnp.floating):
         dtype = jnp.result_type(float)
     return jnp.asarray(value, dtype=dtype)
+
+
+def warn_deprecated(old: str, new: str) -> None:
+    """Warn that `old` is a deprecated spelling of `new` (both as they appear in a call)."""
+    import warnings
+
+    warnings.warn(
+        f"{old} is deprecated and will be removed; use {new} (see CHANGELOG.md).",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+
+
+def is_prng_key(x) -> bool:
+    """Whether `x` is a PRNG key: a typed key array or a legacy raw uint32 key of shape (2,)."""
+    if not isinstance(x, jax.Array | np.ndarray):
+        return False
+    if jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
+        return True
+    return x.dtype == jnp.uint32 and x.shape == (2,)

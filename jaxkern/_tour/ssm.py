@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from .._optim import minimize
+from ..optim import minimize
 from ..ssm import (
     S4D,
     LongConv,

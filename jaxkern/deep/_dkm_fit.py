@@ -11,8 +11,8 @@ from jax import lax
 from jaxtyping import Array, Float
 
 from .._marginals import Marginals
-from .._optim import minimize
-from .._validation import check_length, check_ndim, check_same_last_dim
+from .._validation import check_length, check_ndim, check_same_last_dim, warn_deprecated
+from ..optim import minimize
 from ._dkm import (
     GramBlocks,
     condition_blocks,
@@ -25,10 +25,17 @@ from ._modules import DKM, input_blocks
 
 
 class DKMFit(NamedTuple):
-    """The fitted machine and the loss (negative objective per data point) before each step."""
+    """The fitted machine, with the fit's record under the names every fit uses."""
 
     model: DKM
     losses: np.ndarray
+    """The loss (negative objective per data point) before each step (NumPy)."""
+    num_steps: int
+    """Steps taken."""
+    converged: bool
+    """Whether the fit stopped early (`tol` reached); see `message`."""
+    message: str
+    """Why the fit stopped."""
 
 
 def _check(model: DKM, X, Y) -> Array:
@@ -143,22 +150,29 @@ def fit_dkm(
     Y: Float[Array, " n *o"],
     *,
     num_steps: int = 500,
-    learning_rate: float = 1e-2,
+    optimizer: optax.GradientTransformation | None = None,
+    tol: float | None = None,
+    chunk_size: int = 100,
     progress: bool = False,
+    learning_rate: float | None = None,
 ) -> DKMFit:
-    r"""Maximise [`dkm_objective`][jaxkern.deep.dkm_objective] with Adam.
+    r"""Maximise [`dkm_objective`][jaxkern.deep.dkm_objective] with any optax transformation.
 
     Trains the factors $V_l$, the noise, the output scale and (if `model.learn_inducing`) the
-    inducing inputs, in jitted `lax.scan` chunks ([`jaxkern._optim.minimize`]).
+    inducing inputs, full batch, through [`jaxkern.optim.minimize`][jaxkern.optim.minimize]
+    (jitted `lax.scan` chunks).
 
     **Arguments:**
 
     - `model`: the starting [`DKM`][jaxkern.deep.DKM], usually from
       [`init_dkm`][jaxkern.deep.init_dkm].
     - `X`, `Y`: training data, as in [`dkm_objective`][jaxkern.deep.dkm_objective].
-    - `num_steps`: Adam steps (full batch).
-    - `learning_rate`: Adam's step size.
+    - `num_steps`: the most optimiser steps.
+    - `optimizer`: any optax transformation; default `optax.adam(1e-2)`.
+    - `tol`: stop after a chunk that moves the loss by at most this, relatively.
+    - `chunk_size`: steps per compiled chunk.
     - `progress`: print a progress line between chunks.
+    - `learning_rate`: deprecated; use `optimizer=optax.adam(learning_rate)`.
 
     **Returns:** a [`DKMFit`][jaxkern.deep.DKMFit].
 
@@ -168,11 +182,24 @@ def fit_dkm(
         >>> X = jax.random.normal(jax.random.key(0), (8, 2))
         >>> result = fit_dkm(init_dkm(X, depth=1, learn_inducing=False), X, X[:, 0],
         ...                  num_steps=20)
-        >>> bool(result.losses[-1] < result.losses[0])
-        True
+        >>> bool(result.losses[-1] < result.losses[0]), result.num_steps
+        (True, 20)
     """
     _check(model, X, Y)
+    if learning_rate is not None:
+        warn_deprecated("fit_dkm(learning_rate=...)", "optimizer=optax.adam(learning_rate)")
+        if optimizer is not None:
+            raise ValueError("give `optimizer` or the deprecated `learning_rate`, not both.")
+        optimizer = optax.adam(learning_rate)
     n = X.shape[0]
-    return DKMFit(*minimize(lambda m: -dkm_objective(m, X, Y) / n, model,
-                            optimizer=optax.adam(learning_rate), num_steps=num_steps,
-                            progress=progress, description="fit_dkm"))
+    result = minimize(
+        lambda m: -dkm_objective(m, X, Y) / n,
+        model,
+        optimizer=optax.adam(1e-2) if optimizer is None else optimizer,
+        num_steps=num_steps,
+        tol=tol,
+        chunk_size=chunk_size,
+        progress=progress,
+        description="fit_dkm",
+    )
+    return DKMFit(*result)

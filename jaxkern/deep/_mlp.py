@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
-from .._validation import check_ndim
+from .._validation import check_int, check_ndim, is_prng_key, warn_deprecated
 from ._activations import activation as make_activation
 from ._activations import apply
 from ._closed_form import _check_architecture
@@ -24,8 +24,8 @@ class DenseParams(NamedTuple):
 
 
 def init_mlp(
-    key: PRNGKeyArray, in_dim: int, *, width: int, depth: int = 1, out_dim: int = 1,
-    dtype=None,
+    in_dim: int, *args, width: int, depth: int = 1, out_dim: int = 1, dtype=None,
+    key: PRNGKeyArray | None = None,
 ) -> list[DenseParams]:
     r"""Standard-normal parameters of `depth` hidden layers of `width` units and a readout.
 
@@ -34,8 +34,9 @@ def init_mlp(
 
     **Arguments:**
 
-    - `key`: PRNG key.
     - `in_dim`: input dimension $d$.
+    - `key`: PRNG key (keyword-only; the old `init_mlp(key, in_dim, ...)` still works, with a
+      `DeprecationWarning`).
     - `width`: hidden width $n$.
     - `depth`: number of hidden layers.
     - `out_dim`: output dimension.
@@ -46,14 +47,19 @@ def init_mlp(
     Example:
         >>> import jax
         >>> from jaxkern.deep import init_mlp
-        >>> tuple(p.W.shape for p in init_mlp(jax.random.key(0), 3, width=8, depth=2))
+        >>> tuple(p.W.shape for p in init_mlp(3, width=8, depth=2, key=jax.random.key(0)))
         ((3, 8), (8, 8), (8, 1))
     """
+    if is_prng_key(in_dim) and len(args) == 1 and key is None:
+        warn_deprecated("init_mlp(key, in_dim, ...)", "init_mlp(in_dim, ..., key=key)")
+        key, in_dim = in_dim, args[0]
+    elif args:
+        raise TypeError(f"init_mlp takes one positional argument (in_dim), got {1 + len(args)}.")
+    if key is None:
+        raise ValueError("`key` is required: init_mlp(in_dim, width=..., key=jax.random.key(0)).")
     for name, value in (("in_dim", in_dim), ("width", width), ("out_dim", out_dim)):
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"`{name}` must be a positive int, got {value!r}.")
-    if not isinstance(depth, int) or depth < 0:
-        raise ValueError(f"`depth` must be a non-negative int, got {depth!r}.")
+        check_int(name, value, 1)
+    check_int("depth", depth, 0)
     dtype = jnp.result_type(float) if dtype is None else dtype
     sizes = [in_dim] + [width] * depth + [out_dim]
     keys = jax.random.split(key, len(sizes) - 1)

@@ -7,9 +7,9 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from ..kernels import Kernel
+from .._validation import check_int
+from ..kernels import Kernel, spectral_frequencies
 from ._attention import kernelized_attention
-from ._fourier import check_num_features, spectral_frequencies
 from ._quantum import _check_config, fidelity_kernel
 from ._snnk import _check_activation, neural_network_kernel, snnk_features
 
@@ -51,7 +51,7 @@ class SNNK(eqx.Module):
         bias: Float[Array, " p"] | None = None,
     ):
         _check_activation(activation)
-        check_num_features(num_features)
+        check_int("num_features", num_features, 1)
         k_w, k_f = jax.random.split(key)
         if weight is None:
             weight = jax.random.normal(k_w, (out_features, in_features)) / in_features**0.5
@@ -116,7 +116,7 @@ class KernelizedAttention(eqx.Module):
 
     def __init__(self, d_model: int, *, num_heads: int, num_features: int, max_length: int,
                  key: PRNGKeyArray, causal: bool = False):
-        check_num_features(num_features)
+        check_int("num_features", num_features, 1)
         if d_model % num_heads:
             raise ValueError(f"`d_model` = {d_model} must be a multiple of `num_heads` = "
                              f"{num_heads}.")

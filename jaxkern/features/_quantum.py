@@ -21,7 +21,7 @@ import numpy as np
 from jax import lax
 from jaxtyping import Array, Complex, Float, Int, PRNGKeyArray
 
-from .._validation import check_ndim, check_same_last_dim
+from .._validation import check_int, check_ndim, check_same_last_dim
 
 ENTANGLEMENTS = ("full", "linear", "circular")
 FEATURE_MAPS = ("zz", "z")
@@ -53,8 +53,7 @@ def _check_config(x, num_qubits, reps, entanglement, feature_map):
         raise ValueError(f"`feature_map` must be one of {FEATURE_MAPS}, got {feature_map!r}.")
     if entanglement not in ENTANGLEMENTS:
         raise ValueError(f"`entanglement` must be one of {ENTANGLEMENTS}, got {entanglement!r}.")
-    if not isinstance(reps, int) or reps < 1:
-        raise ValueError(f"`reps` must be a positive int, got {reps!r}.")
+    check_int("reps", reps, 1)
     d = jnp.shape(x)[-1]
     if num_qubits is not None and num_qubits != d:
         raise ValueError(f"`num_qubits` = {num_qubits} does not match the feature dimension "
@@ -264,7 +263,8 @@ def ad_hoc_data(
 
     Havlíček et al., Nature 567 (2019), "Classification" and Methods.
     """
-    if not isinstance(num_points, int) or num_points < 2 or num_points % 2:
+    check_int("num_points", num_points, 2)
+    if num_points % 2:
         raise ValueError(f"`num_points` must be an even int >= 2, got {num_points!r}.")
     if not 0 <= gap < 1:
         raise ValueError(f"`gap` must be in [0, 1), got {gap!r}.")

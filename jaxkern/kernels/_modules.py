@@ -312,7 +312,7 @@ class SpectralMixture(_Mixture):
 
     def __init__(self, weights: ArrayLike, means: ArrayLike, variances: ArrayLike):
         self.weights = as_parameter("weights", weights)
-        self.means = as_parameter("means", means, allow_zero=True)
+        self.means = as_parameter("means", means, real=True)
         self.variances = as_parameter("variances", variances)
         self._check_shapes("variances", self.variances)
 
@@ -329,7 +329,7 @@ class StudentTMixture(_Mixture):
 
     def __init__(self, weights: ArrayLike, means: ArrayLike, lengthscales: ArrayLike):
         self.weights = as_parameter("weights", weights)
-        self.means = as_parameter("means", means, allow_zero=True)
+        self.means = as_parameter("means", means, real=True)
         self.lengthscales = as_parameter("lengthscales", lengthscales)
         self._check_shapes("lengthscales", self.lengthscales)
 

@@ -125,17 +125,17 @@ def minimize(
     optimizer = optax.with_extra_args_support(optimizer)
     dynamic, static = eqx.partition(params, eqx.is_array)
     opt_state = optimizer.init(dynamic)
-    run_chunk = _chunk_runner(loss_fn, static, optimizer, accept)
+    run_chunk = _chunk_runner(loss_fn, static, optimizer, accept, tol)
 
-    losses, accepted, done, start = [], True, 0, time.perf_counter()
+    losses, done, start = [], 0, time.perf_counter()
     message = "num_steps reached"
     args = tuple(args)
     while done < num_steps:
         length = min(chunk_size, num_steps - done)
-        dynamic, opt_state, chunk_losses, any_accepted = run_chunk(
+        dynamic, opt_state, chunk_losses, taken, any_accepted, reached_tol = run_chunk(
             dynamic, opt_state, args, length
         )
-        chunk_losses = np.asarray(chunk_losses)
+        chunk_losses = np.asarray(chunk_losses)[: int(taken)]
         losses.append(chunk_losses)
         done += length
         if update_args is not None:
@@ -148,12 +148,11 @@ def minimize(
                 file=sys.stderr,
                 flush=True,
             )
-        accepted = bool(any_accepted)
-        if not accepted:
-            message = "no step accepted"
-            break
-        if tol is not None and _stalled(chunk_losses, tol):
+        if bool(reached_tol):
             message = "tol reached"
+            break
+        if not bool(any_accepted):
+            message = "no step accepted"
             break
     if progress and losses:
         print(file=sys.stderr)
@@ -164,16 +163,17 @@ def minimize(
     )
 
 
-def _stalled(chunk_losses: np.ndarray, tol: float) -> bool:
-    first, last = float(chunk_losses[0]), float(chunk_losses[-1])
-    return bool(np.isfinite(last)) and abs(first - last) <= tol * max(1.0, abs(last))
+def _chunk_runner(loss_fn, static, optimizer, accept, tol):
+    """A jitted `run(dynamic, opt_state, args, length)` of at most `length` optimiser steps.
 
+    Returns the new parameters and state, the loss before each step (padded past the steps
+    taken), how many steps it took, whether any step was accepted, and whether `tol` was met:
+    once two successive losses differ by at most `tol` relative, the remaining steps of the
+    chunk do nothing.
+    """
 
-def _chunk_runner(loss_fn, static, optimizer, accept):
-    """A jitted `run(dynamic, opt_state, args, length)` of `length` optimiser steps."""
-
-    def step(carry, _, args):
-        dynamic, state = carry
+    def step(carry, args):
+        dynamic, state, previous, _ = carry
 
         def value_fn(p):
             return loss_fn(eqx.combine(p, static), *args)
@@ -183,6 +183,10 @@ def _chunk_runner(loss_fn, static, optimizer, accept):
             value, grad = optax.value_and_grad_from_state(value_fn)(dynamic, state=state)
         else:
             value, grad = jax.value_and_grad(value_fn)(dynamic)
+        settled = jnp.asarray(False)
+        if tol is not None:
+            scale = jnp.maximum(1, jnp.abs(value))
+            settled = jnp.isfinite(value) & (jnp.abs(previous - value) <= tol * scale)
         # optax mixes int step counts with float decays; keep it working for callers who set
         # strict dtype promotion (as jaxkern's own tests do).
         with jax.numpy_dtype_promotion("standard"):
@@ -190,20 +194,32 @@ def _chunk_runner(loss_fn, static, optimizer, accept):
                 grad, state, dynamic, value=value, grad=grad, value_fn=value_fn
             )
         new_dynamic = optax.apply_updates(dynamic, updates)
-        if accept is None:
-            return (new_dynamic, new_state), (value, jnp.asarray(True))
-        new_value = optax.tree_utils.tree_get(new_state, "value", None)
-        if new_value is None:
-            new_value = value_fn(new_dynamic)
-        ok = accept(value, new_value, eqx.combine(new_dynamic, static))
+        ok = ~settled
+        if accept is not None:
+            new_value = optax.tree_utils.tree_get(new_state, "value", None)
+            if new_value is None:
+                new_value = value_fn(new_dynamic)
+            ok &= accept(value, new_value, eqx.combine(new_dynamic, static))
         keep = functools.partial(jax.tree.map, lambda a, b: jnp.where(ok, a, b))
-        return (keep(new_dynamic, dynamic), keep(new_state, optimizer.init(dynamic))), (value, ok)
+        reset = optimizer.init(dynamic) if accept is not None else state
+        carry = (keep(new_dynamic, dynamic), keep(new_state, reset), value, settled)
+        return carry, (value, ok, jnp.asarray(True))
+
+    def maybe_step(carry, _, args):
+        # After `tol` is met the rest of the chunk is skipped (lax.cond runs one branch).
+        def skip(c):
+            return c, (jnp.full_like(c[2], jnp.nan), jnp.asarray(False), jnp.asarray(False))
+
+        return lax.cond(carry[3], skip, lambda c: step(c, args), carry)
 
     @eqx.filter_jit
     def run(dynamic, opt_state, args, length):
-        (dynamic, opt_state), (losses, ok) = lax.scan(
-            functools.partial(step, args=args), (dynamic, opt_state), None, length=length
+        loss_type = jax.eval_shape(lambda p: loss_fn(eqx.combine(p, static), *args), dynamic)
+        start = jnp.full(loss_type.shape, jnp.inf, loss_type.dtype)
+        carry = (dynamic, opt_state, start, jnp.asarray(False))
+        (dynamic, opt_state, _, settled), (losses, ok, active) = lax.scan(
+            functools.partial(maybe_step, args=args), carry, None, length=length
         )
-        return dynamic, opt_state, losses, jnp.any(ok)
+        return dynamic, opt_state, losses, jnp.sum(active), jnp.any(ok), settled
 
     return run

@@ -11,6 +11,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .._validation import check_int
+
 INITS = ("lin", "inv", "legs", "ptd")
 
 
@@ -47,12 +49,8 @@ def _freeze(*arrays):
 
 
 def check_state_size(state_size) -> None:
-    if (
-        not isinstance(state_size, int)
-        or isinstance(state_size, bool)
-        or state_size < 2
-        or state_size % 2
-    ):
+    check_int("state_size", state_size, 2)
+    if state_size % 2:
         raise ValueError(
             "`state_size` must be an even int >= 2 (modes come in conjugate pairs and one of each "
             f"pair is stored), got {state_size!r}."
@@ -87,8 +85,7 @@ def hippo_legs(state_size: int) -> HiPPO:
     Paper: Gu, Dao, Ermon, Rudra, Ré, *HiPPO: Recurrent Memory with Optimal Polynomial
     Projections*, NeurIPS 2020; the split is from S4 (Gu, Goel, Ré, ICLR 2022).
     """
-    if not isinstance(state_size, int) or isinstance(state_size, bool) or state_size < 1:
-        raise ValueError(f"`state_size` must be a positive int, got {state_size!r}.")
+    check_int("state_size", state_size, 1)
     n = np.arange(state_size, dtype=np.float64)
     r = np.sqrt(2 * n + 1)
     A = np.tril(-np.outer(r, r), -1) - np.diag(n + 1)
@@ -195,8 +192,7 @@ def ptd_init(
     check_state_size(state_size)
     if not (np.isfinite(perturbation) and perturbation > 0):
         raise ValueError(f"`perturbation` must be positive, got {perturbation!r}.")
-    if not isinstance(num_draws, int) or num_draws < 1:
-        raise ValueError(f"`num_draws` must be a positive int, got {num_draws!r}.")
+    check_int("num_draws", num_draws, 1)
     hippo = hippo_legs(state_size)
     rng = np.random.default_rng(seed)
     best = None

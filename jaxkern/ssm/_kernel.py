@@ -7,12 +7,8 @@ import math
 import jax.numpy as jnp
 from jaxtyping import Array, Complex, Float
 
+from .._validation import check_int
 from ._discretize import check_modes, discretize
-
-
-def check_length(length) -> None:
-    if not isinstance(length, int) or isinstance(length, bool) or length < 1:
-        raise ValueError(f"`length` must be a positive int (the sequence length), got {length!r}.")
 
 
 def ssm_kernel(
@@ -69,11 +65,10 @@ def ssm_kernel(
     check_modes(dt, lam, B)
     if jnp.shape(C) != jnp.shape(lam):
         raise ValueError(f"`C` must have the shape of `lam` {jnp.shape(lam)}, got {jnp.shape(C)}.")
-    check_length(length)
+    check_int("length", length, 1)
     if block_size is None:
         block_size = math.isqrt(length - 1) + 1
-    if not isinstance(block_size, int) or block_size < 1:
-        raise ValueError(f"`block_size` must be a positive int, got {block_size!r}.")
+    check_int("block_size", block_size, 1)
     block_size = min(block_size, length)
     num_blocks = -(-length // block_size)
     disc = discretize(dt, lam, B, method=method)

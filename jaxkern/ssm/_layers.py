@@ -6,6 +6,7 @@ input on each call (SGConv and LongConv hold a kernel of a fixed length and pad 
 
 from __future__ import annotations
 
+import abc
 import math
 from collections.abc import Callable
 
@@ -16,7 +17,7 @@ import numpy as np
 from jax import lax
 from jaxtyping import Array, Complex, Float, PRNGKeyArray
 
-from .._validation import check_ndim
+from .._validation import check_int, check_ndim
 from ._conv import fft_conv
 from ._discretize import check_method
 from ._init import s4d_init
@@ -40,7 +41,37 @@ def _check_input(u, channels: int) -> None:
         raise ValueError(f"`u` must have at least one step, got shape {u.shape}.")
 
 
-class S4D(eqx.Module):
+class _ConvolutionLayer(eqx.Module):
+    """A sequence layer $y = K * u + D u$: a causal FFT convolution plus a skip term.
+
+    Subclasses hold their parameters, including a field `D` of shape `(h,)` (the skip
+    weights), and define `_conv_kernel(length)`, the kernel applied to an input of `length`
+    steps (a kernel of another length is cut or zero-padded by
+    [`fft_conv`][jaxkern.ssm.fft_conv]). `D` is not declared here: a base-class field would
+    come first in every subclass's field order and so change its pytree leaf order.
+    """
+
+    @property
+    def channels(self) -> int:
+        return self.D.shape[0]
+
+    @abc.abstractmethod
+    def _conv_kernel(self, length: int) -> Float[Array, "Lk h"]:
+        """The convolution kernel for an input of `length` steps, shape `(Lk, h)`."""
+
+    def _check_input(self, u: Float[Array, "L h"]) -> None:
+        _check_input(u, self.channels)
+
+    def _skip(self, u: Float[Array, "L h"]) -> Float[Array, "L h"]:
+        """The feed-through term $D u$, in the dtype of `u`."""
+        return self.D.astype(u.dtype)[None, :] * u
+
+    def __call__(self, u: Float[Array, "L h"]) -> Float[Array, "L h"]:
+        self._check_input(u)
+        return fft_conv(u, self._conv_kernel(u.shape[0]).astype(u.dtype)) + self._skip(u)
+
+
+class S4D(_ConvolutionLayer):
     """A diagonal state-space layer (S4D, or S4-PTD with `init="ptd"`): $y = K * u + D u$.
 
     Each of the $h$ channels is a diagonal SSM with $m$ stored modes (one per conjugate pair),
@@ -92,8 +123,7 @@ class S4D(eqx.Module):
         dtype=None,
         key: PRNGKeyArray,
     ):
-        if not isinstance(channels, int) or channels < 1:
-            raise ValueError(f"`channels` must be a positive int, got {channels!r}.")
+        check_int("channels", channels, 1)
         if not 0 < dt_min <= dt_max:
             raise ValueError(f"need 0 < `dt_min` <= `dt_max`, got {dt_min!r} and {dt_max!r}.")
         check_method(method)
@@ -119,10 +149,6 @@ class S4D(eqx.Module):
         self.D = jax.random.normal(k_d, (channels,), dtype=dtype)
         self.method = method
 
-    @property
-    def channels(self) -> int:
-        return self.D.shape[0]
-
     def ssm(self) -> tuple[Float[Array, " h"], Complex[Array, "h m"], Complex[Array, "h m"],
                            Complex[Array, "h m"]]:
         """The continuous-time SSM $(\\Delta, \\lambda, B, C)$ the parameters describe."""
@@ -136,22 +162,20 @@ class S4D(eqx.Module):
         dt, lam, B, C = self.ssm()
         return ssm_kernel(dt, lam, B, C, length=length, method=self.method)
 
-    def __call__(self, u: Float[Array, "L h"]) -> Float[Array, "L h"]:
-        _check_input(u, self.channels)
-        y = fft_conv(u, self.kernel(u.shape[0]).astype(u.dtype))
-        return y + self.D.astype(u.dtype)[None, :] * u
+    def _conv_kernel(self, length: int) -> Float[Array, "L h"]:
+        return self.kernel(length)
 
     def recurrence(
         self, u: Float[Array, "L h"], state: Complex[Array, "h m"] | None = None
     ) -> Recurrence:
         """The same map run step by step from `state` (default zero); returns outputs and state."""
-        _check_input(u, self.channels)
+        self._check_input(u)
         dt, lam, B, C = self.ssm()
         out = ssm_recurrence(u, dt, lam, B, C, method=self.method, state=state)
-        return Recurrence(out.y + self.D.astype(u.dtype)[None, :] * u, out.state)
+        return Recurrence(out.y + self._skip(u), out.state)
 
 
-class SGConv(eqx.Module):
+class SGConv(_ConvolutionLayer):
     """SGConv: a long convolution with a multi-scale, decaying kernel, $y = k * u + D u$.
 
     The kernel is [`sgconv_kernel`][jaxkern.ssm.sgconv_kernel] of the sub-kernels, divided per
@@ -193,8 +217,7 @@ class SGConv(eqx.Module):
         dtype=None,
         key: PRNGKeyArray,
     ):
-        if not isinstance(channels, int) or channels < 1:
-            raise ValueError(f"`channels` must be a positive int, got {channels!r}.")
+        check_int("channels", channels, 1)
         if not decay >= 1:
             raise ValueError(f"`decay` must be >= 1, got {decay!r}.")
         dtype = _dtype(dtype)
@@ -212,12 +235,11 @@ class SGConv(eqx.Module):
         decay, norm = lax.stop_gradient(self.decay), lax.stop_gradient(self.kernel_norm)
         return sgconv_kernel(self.sub_kernels, length=self.length, decay=decay) / norm[None, :]
 
-    def __call__(self, u: Float[Array, "L h"]) -> Float[Array, "L h"]:
-        _check_input(u, self.D.shape[0])
-        return fft_conv(u, self.kernel().astype(u.dtype)) + self.D.astype(u.dtype)[None, :] * u
+    def _conv_kernel(self, length: int) -> Float[Array, "L h"]:
+        return self.kernel()
 
 
-class LongConv(eqx.Module):
+class LongConv(_ConvolutionLayer):
     """A long convolution with a free kernel, squashed and smoothed: $y = k * u + D u$.
 
     **Arguments:**
@@ -258,10 +280,8 @@ class LongConv(eqx.Module):
         dtype=None,
         key: PRNGKeyArray,
     ):
-        if not isinstance(channels, int) or channels < 1:
-            raise ValueError(f"`channels` must be a positive int, got {channels!r}.")
-        if not isinstance(length, int) or length < 1:
-            raise ValueError(f"`length` must be a positive int, got {length!r}.")
+        check_int("channels", channels, 1)
+        check_int("length", length, 1)
         dtype = _dtype(dtype)
         k_k, k_d = jax.random.split(key)
         self.k = init_scale * jax.random.normal(k_k, (length, channels), dtype=dtype)
@@ -274,9 +294,8 @@ class LongConv(eqx.Module):
         """The squashed and smoothed kernel, shape `(length, h)`."""
         return longconv_kernel(self.k, threshold=self.threshold, smooth=self.smooth)
 
-    def __call__(self, u: Float[Array, "L h"]) -> Float[Array, "L h"]:
-        _check_input(u, self.D.shape[0])
-        return fft_conv(u, self.kernel().astype(u.dtype)) + self.D.astype(u.dtype)[None, :] * u
+    def _conv_kernel(self, length: int) -> Float[Array, "L h"]:
+        return self.kernel()
 
 
 class SequenceModel(eqx.Module):
@@ -321,8 +340,7 @@ class SequenceModel(eqx.Module):
         dtype=None,
         key: PRNGKeyArray,
     ):
-        if not isinstance(depth, int) or depth < 1:
-            raise ValueError(f"`depth` must be a positive int, got {depth!r}.")
+        check_int("depth", depth, 1)
         dtype = _dtype(dtype)
         if make_layer is None:
             make_layer = lambda k: S4D(channels, 64, dtype=dtype, key=k)

@@ -8,8 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from .._validation import check_ndim
-from ._kernel import check_length
+from .._validation import check_int, check_ndim
 
 
 def sgconv_lengths(length: int, *, kernel_dim: int) -> list[int]:
@@ -32,9 +31,8 @@ def sgconv_lengths(length: int, *, kernel_dim: int) -> list[int]:
     Paper: Li, Cai, Zhang, Chen, Dey, *What Makes Convolutional Models Great on Long Sequence
     Modeling?*, ICLR 2023, section 3.
     """
-    check_length(length)
-    if not isinstance(kernel_dim, int) or kernel_dim < 1:
-        raise ValueError(f"`kernel_dim` must be a positive int, got {kernel_dim!r}.")
+    check_int("length", length, 1)
+    check_int("kernel_dim", kernel_dim, 1)
     num_scales = 1 + max(0, math.ceil(math.log2(length / kernel_dim)))
     return [kernel_dim * 2 ** max(0, i - 1) for i in range(num_scales)]
 
@@ -135,7 +133,8 @@ def longconv_kernel(
     check_ndim("k", k, 2, "(L, h)")
     if not (threshold >= 0):
         raise ValueError(f"`threshold` must be non-negative, got {threshold!r}.")
-    if not isinstance(smooth, int) or smooth < 1 or smooth % 2 == 0:
+    check_int("smooth", smooth, 1)
+    if smooth % 2 == 0:
         raise ValueError(f"`smooth` must be an odd positive int, got {smooth!r}.")
     k = jnp.sign(k) * jnp.maximum(jnp.abs(k) - threshold, 0)
     if smooth == 1:

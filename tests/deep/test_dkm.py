@@ -3,6 +3,7 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from jaxkern.deep import (
@@ -89,7 +90,7 @@ def test_large_nu_is_nngp(getkey):
     for label, kw in (("nngp", dict(nngp=True)), ("big", dict(nu=1e6)), ("small",
                                                                         dict(nu=0.1))):
         model = init_dkm(Z, depth=1, noise=0.1, **kw)
-        fitted = fit_dkm(model, X, y, num_steps=40, learning_rate=3e-3).model
+        fitted = fit_dkm(model, X, y, num_steps=40, optimizer=optax.adam(3e-3)).model
         runs[label] = np.asarray(dkm_predict(fitted, X, y, X[:6]).mean, np.float64)
     scale = np.abs(runs["nngp"]).max()
     assert np.abs(runs["big"] - runs["nngp"]).max() < 2e-2 * scale
@@ -103,7 +104,7 @@ def test_classification_one_hot(getkey):
     X = centres[labels] + 0.4 * points(getkey(), 30, 2)
     Y = jax.nn.one_hot(labels, 3, dtype=FLOAT)
     model = init_dkm(X[:9], depth=1, nu=10.0)
-    fitted = fit_dkm(model, X, Y, num_steps=30, learning_rate=1e-2).model
+    fitted = fit_dkm(model, X, Y, num_steps=30, optimizer=optax.adam(1e-2)).model
     pred = dkm_predict(fitted, X, Y, X)
     assert pred.mean.shape == (30, 3) and pred.mean.dtype == FLOAT
     assert float(jnp.mean(jnp.argmax(pred.mean, 1) == labels)) > 0.9
@@ -136,3 +137,13 @@ def test_bad_input(getkey):
         dkm_predict(model, X, y[:3], X)
     with pytest.raises(ValueError, match="G.*K"):
         kl_gaussian(jnp.eye(2, dtype=FLOAT), jnp.eye(3, dtype=FLOAT))
+
+
+def test_fit_dkm_deprecated_learning_rate_still_fits():
+    X = points(jax.random.key(3), 8, 2)
+    model = init_dkm(X, depth=1, learn_inducing=False)
+    with pytest.warns(DeprecationWarning, match="learning_rate"):
+        old = fit_dkm(model, X, X[:, 0], num_steps=5, learning_rate=1e-2)
+    new = fit_dkm(model, X, X[:, 0], num_steps=5, optimizer=optax.adam(1e-2))
+    assert_close(old.losses, new.losses)
+    assert (new.num_steps, new.converged, new.message) == (5, False, "num_steps reached")

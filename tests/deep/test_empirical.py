@@ -28,7 +28,7 @@ def _reference_one_hidden_layer(params, X, W_std, b_std):
 
 def test_against_hand_written_jacobian(getkey):
     X = points(getkey(), 5, 3)
-    params = init_mlp(getkey(), 3, width=40, depth=1)
+    params = init_mlp(3, width=40, depth=1, key=getkey())
     f = functools.partial(mlp, W_std=1.5, b_std=0.1)
     per_unit, bias = _reference_one_hidden_layer(params, X, 1.5, 0.1)
     ref = per_unit.sum(0) + bias
@@ -41,7 +41,7 @@ def test_against_hand_written_jacobian(getkey):
 def test_methods_agree(getkey, out_dim):
     # Issue 9 target: Jacobian contraction and NTK-vector products agree to 1e-5 / 1e-10.
     X1, X2 = points(getkey(), 7, 2), points(getkey(), 5, 2)
-    params = init_mlp(getkey(), 2, width=16, depth=2, out_dim=out_dim)
+    params = init_mlp(2, width=16, depth=2, out_dim=out_dim, key=getkey())
     f = functools.partial(mlp, activation="erf", b_std=0.2)
     a = empirical_ntk(f, params, X1, X2, method="jacobian", block_size=3)
     b = empirical_ntk(f, params, X1, X2, method="ntvp", block_size=4)
@@ -69,7 +69,7 @@ def test_wide_network_approaches_closed_form(getkey):
     # mean over n iid units. Bound it by 5 standard errors estimated from the units themselves.
     X = jnp.array([[1.0, 0.0], [0.6, 0.8], [-0.3, 0.5]], dtype=FLOAT)
     width = 100_000
-    params = init_mlp(jax.random.key(7), 2, width=width, depth=1)
+    params = init_mlp(2, width=width, depth=1, key=jax.random.key(7))
     f = functools.partial(mlp, W_std=1.5, b_std=0.1)
     emp = np.asarray(empirical_ntk(f, params, X), np.float64)
     limit = np.asarray(nngp_ntk_gram(X, W_std=1.5, b_std=0.1).ntk, np.float64)
@@ -84,7 +84,7 @@ def test_issue_pair_within_2e3_at_large_width():
     # mean over iid units, with relative std 6.6e-3 at width 1e5 for this pair (from the
     # per-unit spread above), so 2e-3 needs width ~4e6 at 2 sigma; 2^23 gives 3 sigma.
     X = jnp.array([[1.0, 0.0], [0.6, 0.8]], dtype=FLOAT)
-    params = init_mlp(jax.random.key(7), 2, width=2**23, depth=1)
+    params = init_mlp(2, width=2**23, depth=1, key=jax.random.key(7))
     emp = np.asarray(empirical_ntk(mlp, params, X, method="ntvp"), np.float64)
     limit = np.asarray(nngp_ntk_gram(X).ntk, np.float64)  # off-diagonal: 0.27511181 (n-t)
     np.testing.assert_allclose(emp, limit, rtol=2e-3)
@@ -92,7 +92,7 @@ def test_issue_pair_within_2e3_at_large_width():
 
 def test_jit_and_grad(getkey):
     X = points(getkey(), 4, 2)
-    params = init_mlp(getkey(), 2, width=8, depth=1)
+    params = init_mlp(2, width=8, depth=1, key=getkey())
     g = jax.jit(functools.partial(empirical_ntk, mlp))
     assert_close(g(params, X), empirical_ntk(mlp, params, X))
     # Differentiable in the parameters (e.g. for NTK-alignment objectives).
@@ -101,7 +101,7 @@ def test_jit_and_grad(getkey):
 
 
 def test_bad_input():
-    params = init_mlp(jax.random.key(0), 2, width=4)
+    params = init_mlp(2, width=4, key=jax.random.key(0))
     X = jnp.ones((3, 2), dtype=FLOAT)
     with pytest.raises(ValueError, match="method"):
         empirical_ntk(mlp, params, X, method="svd")
@@ -112,4 +112,13 @@ def test_bad_input():
     with pytest.raises(ValueError, match="x"):
         mlp(params, jnp.ones(5, dtype=FLOAT))
     with pytest.raises(ValueError, match="width"):
-        init_mlp(jax.random.key(0), 2, width=0)
+        init_mlp(2, width=0, key=jax.random.key(0))
+
+
+def test_init_mlp_takes_key_as_keyword():
+    new = init_mlp(2, width=4, key=jax.random.key(0))
+    with pytest.warns(DeprecationWarning, match="init_mlp"):
+        old = init_mlp(jax.random.key(0), 2, width=4)
+    assert all(np.array_equal(a.W, b.W) for a, b in zip(new, old))
+    with pytest.raises(ValueError, match="key"):
+        init_mlp(2, width=4)

@@ -8,7 +8,7 @@ import optax
 import pytest
 from jax.test_util import check_grads
 
-from jaxkern._optim import minimize
+from jaxkern.optim import minimize
 from jaxkern.ssm import (
     S4D,
     LongConv,
