@@ -9,7 +9,7 @@ import jax.numpy as jnp
 from jax import lax
 from jaxtyping import Array, ArrayLike, Float
 
-from .._validation import check_ndim, check_positive, check_same_last_dim
+from .._validation import check_int, check_ndim, check_positive, check_same_last_dim
 from ..linalg import into_blocks
 from ._activations import Activation, activation, dual, variance
 
@@ -22,8 +22,7 @@ class NNGPNTK(NamedTuple):
 
 
 def _check_architecture(depth, W_std, b_std) -> None:
-    if not isinstance(depth, int) or isinstance(depth, bool) or depth < 0:
-        raise ValueError(f"`depth` must be a non-negative Python int, got {depth!r}.")
+    check_int("depth", depth, 0)
     check_positive("W_std", W_std)
     check_positive("b_std", b_std, allow_zero=True)
 
@@ -153,8 +152,7 @@ def nngp_ntk_gram(
         Y = X
     check_ndim("Y", Y, 2, "(m, d)")
     check_same_last_dim("X", X, "Y", Y)
-    if not isinstance(block_size, int) or block_size < 1:
-        raise ValueError(f"`block_size` must be a positive int, got {block_size!r}.")
+    check_int("block_size", block_size, 1)
     act, w2, b2 = _setup(depth, activation, W_std, b_std, negative_slope, positive_slope)
     d = X.shape[1]
     (n, m) = X.shape[0], Y.shape[0]

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 from jax import lax
 from jaxtyping import Array, Float
 
+from .._validation import check_int
 from ..linalg import into_blocks
 
 METHODS = ("jacobian", "ntvp")
@@ -89,8 +90,7 @@ def empirical_ntk(
     """
     if method not in METHODS:
         raise ValueError(f"`method` must be one of {METHODS}, got {method!r}.")
-    if not isinstance(block_size, int) or block_size < 1:
-        raise ValueError(f"`block_size` must be a positive int, got {block_size!r}.")
+    check_int("block_size", block_size, 1)
     if jnp.ndim(X1) < 1:
         raise ValueError(f"`X1` must stack inputs on axis 0, got shape {jnp.shape(X1)}.")
     if X2 is None:

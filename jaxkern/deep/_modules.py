@@ -9,7 +9,7 @@ import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
 
-from .._validation import as_parameter, check_ndim, check_positive
+from .._validation import as_parameter, check_int, check_ndim, check_positive
 from ..kernels import Kernel
 from ..linalg import jittered_cholesky
 from ._activations import activation as make_activation
@@ -134,8 +134,7 @@ def init_dkm(
     methods*, ICML 2023, section 4.
     """
     check_ndim("inducing", inducing, 2, "(P, d)")
-    if not isinstance(depth, int) or depth < 1:
-        raise ValueError(f"`depth` must be a positive int, got {depth!r}.")
+    check_int("depth", depth, 1)
     check_kernel_map(kernel)
     nus = tuple(nu) if isinstance(nu, tuple | list) else (nu,) * depth
     if len(nus) != depth:

@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
+from .._validation import check_int
 from ._fourier import (
     as_coefficients,
     back_table,
@@ -262,8 +263,7 @@ def gaunt_powers(
     """
     x = as_coefficients("x", x)
     lmax = degree_of("x", x)
-    if isinstance(max_power, bool) or not isinstance(max_power, int) or max_power < 1:
-        raise ValueError(f"`max_power` must be an int >= 1, got {max_power!r}.")
+    check_int("max_power", max_power, 1)
     lmax_out = max_power * lmax if lmax_out is None else check_lmax("lmax_out", lmax_out)
     return _powers(x, lmax, max_power, lmax_out)
 

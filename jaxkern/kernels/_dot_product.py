@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
 
-from .._validation import check_positive
+from .._validation import check_int, check_positive
 from ..special import safe_sqrt
 
 Point = Float[ArrayLike, " d"]
@@ -62,8 +62,7 @@ def polynomial(
         >>> float(polynomial(jnp.array([1.0, 2.0]), jnp.array([3.0, 4.0]), degree=2))
         144.0
     """
-    if not isinstance(degree, int) or isinstance(degree, bool) or degree < 1:
-        raise ValueError(f"`degree` must be a positive Python int, got {degree!r}.")
+    check_int("degree", degree, 1)
     check_positive("variance", variance)
     check_positive("bias", bias, allow_zero=True)
     return (bias + variance * jnp.dot(x, y)) ** degree

@@ -16,13 +16,12 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
 
-from .._validation import check_ndim, check_positive, check_same_last_dim
+from .._validation import check_int, check_ndim, check_positive, check_same_last_dim
 from ._bessel import log_ive
 
 
 def _check_dim(dim) -> int:
-    if isinstance(dim, bool) or not isinstance(dim, int) or dim < 2:
-        raise ValueError(f"`dim` must be a Python int >= 2 (the ambient dimension), got {dim!r}.")
+    check_int("dim", dim, 2)  # the ambient dimension
     return dim
 
 
@@ -157,8 +156,7 @@ def vmf_sample(
     mu = jnp.asarray(mu)
     check_ndim("mu", mu, 1, "(d,)")
     d = _check_dim(mu.shape[0])
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-        raise ValueError(f"`n` must be a non-negative Python int, got {n!r}.")
+    check_int("n", n, 0)
     check_positive("kappa", kappa, allow_zero=True)
     kappa = jnp.asarray(kappa, mu.dtype)
     key_w, key_v = jax.random.split(key)
@@ -217,8 +215,7 @@ def vmf_fit(X: Float[ArrayLike, "n d"], *, debias: bool = False, num_steps: int 
     _check_dim(d)
     if n < 2:
         raise ValueError(f"`X` needs at least 2 rows (points), got shape {X.shape}.")
-    if not isinstance(num_steps, int) or num_steps < 1:
-        raise ValueError(f"`num_steps` must be a positive Python int, got {num_steps!r}.")
+    check_int("num_steps", num_steps, 1)
     m = jnp.mean(X, axis=0)
     r2 = jnp.sum(m * m)
     if debias:
