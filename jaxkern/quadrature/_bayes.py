@@ -17,13 +17,19 @@ from ._embeddings import initial_variance, kernel_mean
 
 
 class QuadratureRule(NamedTuple):
-    """Bayesian-quadrature weights and the posterior variance of the integral they give."""
+    """Bayesian-quadrature weights and the posterior variance of the integral they give.
+
+    **Fields:** `weights` $w$, shape (n,), so that $\\mathbb E[\\int f\\, d\\mu] = w^\\top f(X)$;
+    `variance`, the posterior variance $v_0 - z^\\top w$ of the integral (the same meaning as
+    [`Marginals`][jaxkern.Marginals]' `variance`).
+    """
 
     weights: Float[Array, " n"]
     variance: Float[Array, ""]
 
 
-#: Deprecated name of [`Marginals`][jaxkern.Marginals] (the same class).
+#: Deprecated alias of [`Marginals`][jaxkern.Marginals] (the same class, so no warning):
+#: [`bayesian_quadrature`][jaxkern.quadrature.bayesian_quadrature] returns a `Marginals`.
 Integral = Marginals
 
 
@@ -56,11 +62,14 @@ def bq_weights(
 
     **Arguments:**
 
-    - `kernel`: a supported kernel module (see [`kernel_mean`][jaxkern.quadrature.kernel_mean]).
+    - `kernel`: a kernel module whose terms have closed-form means, e.g. `RBF()`,
+      `2.0 * RBF()` or `RBF() + Matern32()` (see
+      [`kernel_mean`][jaxkern.quadrature.kernel_mean]).
     - `nodes`: shape (n, d), or (n,) for an interval; $n \ge 2$.
     - `measure`: a [`LebesgueMeasure`][jaxkern.quadrature.LebesgueMeasure] or
       [`GaussianMeasure`][jaxkern.quadrature.GaussianMeasure].
-    - `jitter`: $\epsilon$; defaults to `jaxkern.linalg.default_jitter` of the dtype.
+    - `jitter`: $\epsilon$, absolute (added to the diagonal as is); defaults to
+      `jaxkern.linalg.default_jitter` of the dtype.
 
     **Returns:** a [`QuadratureRule`][jaxkern.quadrature.QuadratureRule].
 

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
-from .._validation import check_length, check_ndim
+from .._validation import check_int, check_length, check_ndim
 
 
 class NodesWeights(NamedTuple):
@@ -139,8 +139,7 @@ def gauss_legendre(
 
     Golub & Welsch, *Calculation of Gauss quadrature rules*, Math. Comp. 23 (1969).
     """
-    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-        raise ValueError(f"`n` must be a positive Python int, got {n!r}.")
+    check_int("n", n, 1)
     if dtype is None:
         dtype = jnp.result_type(jnp.asarray(lower), jnp.asarray(upper))
         if not jnp.issubdtype(dtype, jnp.floating):

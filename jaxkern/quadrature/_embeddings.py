@@ -4,7 +4,8 @@ Closed forms for the RBF kernel (Lebesgue measure on a box, diagonal Gaussian me
 Matérn-$\nu$ kernels, $\nu \in \{1/2, 3/2, 5/2, 7/2\}$ (Lebesgue measure on an interval, and as
 products on a box). Every function is pure and differentiable in the points, the measure and
 the hyperparameters. [`kernel_mean`][jaxkern.quadrature.kernel_mean] and
-[`initial_variance`][jaxkern.quadrature.initial_variance] dispatch on the kernel module.
+[`initial_variance`][jaxkern.quadrature.initial_variance] ask the kernel module what it is
+(`terms()`, and each term's `family` and `nu`) and sum the closed forms of its terms.
 """
 
 from __future__ import annotations
@@ -18,19 +19,38 @@ from jax.scipy.special import erf, erfc
 from jaxtyping import Array, ArrayLike, Float
 
 from .._validation import check_ndim, check_positive
-from ..kernels import RBF, Matern12, Matern32, Matern52, Matern72, ProductMatern, check_nu
+from ..kernels import check_nu
 from ._measures import GaussianMeasure, LebesgueMeasure
 
 Point = Float[ArrayLike, " d"]
 PerDim = Float[ArrayLike, "*d"]
 
 
-def _box(x, lower, upper, lengthscale):
-    """The point, box and lengthscale as arrays of one common shape (d,) and x's dtype."""
-    x = jnp.atleast_1d(jnp.asarray(x))
-    parts = [jnp.atleast_1d(jnp.asarray(v)).astype(x.dtype) for v in (lower, upper, lengthscale)]
-    shape = jnp.broadcast_shapes(x.shape, *(v.shape for v in parts))
-    return tuple(jnp.broadcast_to(v, shape) for v in (x, *parts))
+def _per_dim(**parts) -> tuple[Array, ...]:
+    """The point and per-coordinate parameters as arrays of one shape (d,), in the first's dtype.
+
+    Each is a scalar or shape (d,); anything else (a 2-D point, a full (d, d) covariance) is a
+    ValueError naming it, rather than a broadcast that would silently multiply wrong factors.
+    """
+    arrays = {}
+    for name, value in parts.items():
+        value = jnp.asarray(value)
+        if value.ndim > 1:
+            raise ValueError(
+                f"`{name}` must be a scalar or have shape (d,), got shape {value.shape}."
+            )
+        arrays[name] = jnp.atleast_1d(value)
+    dtype = next(iter(arrays.values())).dtype
+    if not jnp.issubdtype(dtype, jnp.floating):
+        dtype = jnp.result_type(float)
+    try:
+        shape = jnp.broadcast_shapes(*(v.shape for v in arrays.values()))
+    except ValueError:
+        shapes = ", ".join(f"{name} {v.shape}" for name, v in arrays.items())
+        raise ValueError(
+            f"per-coordinate arguments must share one length d, got {shapes}."
+        ) from None
+    return tuple(jnp.broadcast_to(v.astype(dtype), shape) for v in arrays.values())
 
 
 def _erf_difference(lo: Array, hi: Array) -> Array:
@@ -72,7 +92,7 @@ def rbf_lebesgue_mean(
     """
     check_positive("lengthscale", lengthscale)
     check_positive("variance", variance)
-    x, a, b, ell = _box(x, lower, upper, lengthscale)
+    x, a, b, ell = _per_dim(x=x, lower=lower, upper=upper, lengthscale=lengthscale)
     s = math.sqrt(2.0) * ell
     per_dim = ell * math.sqrt(math.pi / 2) * _erf_difference((a - x) / s, (b - x) / s)
     return variance * jnp.prod(per_dim)
@@ -101,8 +121,7 @@ def rbf_lebesgue_variance(
     """
     check_positive("lengthscale", lengthscale)
     check_positive("variance", variance)
-    a = jnp.atleast_1d(jnp.asarray(lower))
-    _, a, b, ell = _box(a, a, upper, lengthscale)
+    a, b, ell = _per_dim(lower=lower, upper=upper, lengthscale=lengthscale)
     L = b - a
     per_dim = 2 * ell**2 * jnp.expm1(-(L**2) / (2 * ell**2)) + math.sqrt(
         2 * math.pi
@@ -122,8 +141,10 @@ def rbf_gaussian_mean(
 
     - `x`: the point, shape (d,).
     - `mean`: $\mu$, scalar or (d,).
-    - `cov`: the diagonal covariance $s^2 > 0$, scalar or (d,).
-    - `lengthscale`, `variance`: the kernel's.
+    - `cov`: the measure's covariance, diagonal: $s^2 > 0$ as a scalar (isotropic) or shape
+      (d,) (the diagonal), as [`GaussianMeasure`][jaxkern.quadrature.GaussianMeasure]'s `cov`;
+      a full (d, d) covariance raises.
+    - `lengthscale`, `variance`: the kernel's ($\ell$ and the amplitude $\sigma^2$).
 
     **Returns:** the scalar $z(x)$.
 
@@ -137,8 +158,8 @@ def rbf_gaussian_mean(
     """
     check_positive("lengthscale", lengthscale)
     check_positive("variance", variance)
+    x, mu, s2, ell = _per_dim(x=x, mean=mean, cov=cov, lengthscale=lengthscale)
     check_positive("cov", cov)
-    x, mu, s2, ell = _box(x, mean, cov, lengthscale)
     t = ell**2 + s2
     return variance * jnp.prod(ell / jnp.sqrt(t) * jnp.exp(-((x - mu) ** 2) / (2 * t)))
 
@@ -165,9 +186,8 @@ def rbf_gaussian_variance(
     """
     check_positive("lengthscale", lengthscale)
     check_positive("variance", variance)
+    s2, ell = _per_dim(cov=cov, lengthscale=lengthscale)
     check_positive("cov", cov)
-    s2 = jnp.atleast_1d(jnp.asarray(cov))
-    _, s2, _, ell = _box(s2, s2, s2, lengthscale)
     return variance * jnp.prod(ell / jnp.sqrt(ell**2 + 2 * s2))
 
 
@@ -263,7 +283,7 @@ def matern_lebesgue_mean(
     embeddings (Wenger et al., 2021).
     """
     nu = _check_matern(nu, lengthscale, variance)
-    x, a, b, ell = _box(x, lower, upper, lengthscale)
+    x, a, b, ell = _per_dim(x=x, lower=lower, upper=upper, lengthscale=lengthscale)
     c = math.sqrt(2 * nu) / ell
     per_dim = _matern_interval(nu, c * (x - a), c * (b - x)) / c
     return variance * jnp.prod(per_dim)
@@ -296,8 +316,7 @@ def matern_lebesgue_variance(
     Briol et al. (2019), Table 1.
     """
     nu = _check_matern(nu, lengthscale, variance)
-    a = jnp.atleast_1d(jnp.asarray(lower))
-    _, a, b, ell = _box(a, a, upper, lengthscale)
+    a, b, ell = _per_dim(lower=lower, upper=upper, lengthscale=lengthscale)
     c = math.sqrt(2 * nu) / ell
     U = c * (b - a)
     A, _, B, h = _matern_tables(nu)
@@ -305,69 +324,63 @@ def matern_lebesgue_variance(
     return variance * jnp.prod(2 * H / c**2)
 
 
-_MATERN = {Matern12: 0.5, Matern32: 1.5, Matern52: 2.5, Matern72: 3.5}
-_SUPPORTED = "RBF, Matern12, Matern32, Matern52, Matern72, ProductMatern"
+_SUPPORTED = (
+    "kernels whose terms are RBF, Matern12/32/52/72, ProductMatern, scaled and summed"
+)
 
 
-def _dispatch(kernel, measure) -> tuple[str, float | None]:
-    """Which closed form applies: ('rbf' | 'matern', nu), or a ValueError naming what exists."""
+def _closed_form_terms(kernel, measure) -> tuple[tuple, ...]:
+    """The kernel as ((weight, family, nu, base kernel), ...), each term with a closed form.
+
+    Asks the kernel, never its type: `kernel.terms()` gives $k = \\sum_i w_i k_i$ and each base
+    kernel's `family` ("rbf", "matern", "product_matern") and `nu` choose the formula. Raises a
+    ValueError naming what is supported when a term has none for this measure.
+    """
     if not isinstance(measure, LebesgueMeasure | GaussianMeasure):
         raise ValueError(
             "`measure` must be a LebesgueMeasure or a GaussianMeasure, got "
             f"{type(measure).__name__}."
         )
-    if isinstance(kernel, RBF):
-        return "rbf", None
-    if isinstance(kernel, ProductMatern) or type(kernel) in _MATERN:
-        if not isinstance(measure, LebesgueMeasure):
-            raise ValueError(
-                "`measure`: Matérn kernel means are available under the Lebesgue measure only; "
-                "use RBF for a GaussianMeasure."
-            )
-        if type(kernel) in _MATERN and measure.dim != 1:
-            raise ValueError(
-                f"`kernel`: the isotropic {type(kernel).__name__} has no closed-form mean on a "
-                f"{measure.dim}-D box; use ProductMatern(nu={_MATERN[type(kernel)]}) there."
-            )
-        return "matern", kernel.nu if isinstance(kernel, ProductMatern) else _MATERN[type(kernel)]
-    raise ValueError(
-        f"`kernel` must be one of {_SUPPORTED} (closed-form kernel means exist for these), got "
-        f"{type(kernel).__name__}."
-    )
-
-
-def kernel_mean(kernel, x: Point, measure) -> Float[Array, ""]:
-    r"""The kernel mean $z(x) = \int k(x, t)\, d\mu(t)$ of a kernel module.
-
-    Dispatches on the kernel's type and reads its `lengthscale` and `variance` fields: `RBF`
-    under a [`LebesgueMeasure`][jaxkern.quadrature.LebesgueMeasure] or a
-    [`GaussianMeasure`][jaxkern.quadrature.GaussianMeasure]; `Matern12`, `Matern32`,
-    `Matern52`, `Matern72` under a one-dimensional `LebesgueMeasure`; `ProductMatern` under a
-    `LebesgueMeasure` on a box of any dimension.
-
-    **Arguments:**
-
-    - `kernel`: one of the kernel modules above.
-    - `x`: the point, shape (d,) with d the measure's dimension.
-    - `measure`: the integration measure.
-
-    **Returns:** the scalar $z(x)$.
-
-    Example:
-        >>> import jax.numpy as jnp
-        >>> from jaxkern.kernels import Matern12
-        >>> from jaxkern.quadrature import LebesgueMeasure, kernel_mean
-        >>> round(float(kernel_mean(Matern12(), jnp.array([0.0]), LebesgueMeasure(0.0, 1.0))), 6)
-        0.632121
-    """
-    kind, nu = _dispatch(kernel, measure)
-    check_ndim("x", x, 1, "(d,)")
-    if jnp.shape(x)[0] != measure.dim:
+    terms = getattr(kernel, "terms", None)
+    if not callable(terms):
         raise ValueError(
-            f"`x` must have the measure's dimension {measure.dim}, got shape {jnp.shape(x)}."
+            f"`kernel`: closed-form kernel means exist for jaxkern kernel modules, {_SUPPORTED}; "
+            f"got {type(kernel).__name__}."
         )
-    ell, var = kernel.lengthscale, kernel.variance
-    if kind == "matern":
+    out = []
+    for weight, base in terms():
+        family = getattr(base, "family", None)
+        if family not in ("rbf", "matern", "product_matern"):
+            what = type(kernel).__name__
+            if base is not kernel:
+                what = f"{what} with a term {type(base).__name__}"
+            raise ValueError(
+                f"`kernel`: closed-form kernel means exist for {_SUPPORTED}; got {what}."
+            )
+        nu = None if family == "rbf" else check_nu(base.nu)
+        if family != "rbf" and not isinstance(measure, LebesgueMeasure):
+            raise ValueError(
+                "`measure`: Matérn kernel means are available under the Lebesgue measure only "
+                f"(got a {type(base).__name__} term); use RBF for a GaussianMeasure."
+            )
+        if family == "matern" and measure.dim != 1:
+            raise ValueError(
+                f"`kernel`: the isotropic {type(base).__name__} has no closed-form mean on a "
+                f"{measure.dim}-D box; use ProductMatern(nu={nu}) there."
+            )
+        out.append((weight, family, nu, base))
+    return tuple(out)
+
+
+def _weighted_sum(pairs) -> Array:
+    """$\\sum_i w_i v_i$ over (weight, value) pairs: kernel means are linear in the kernel."""
+    values = [w * v for w, v in pairs]
+    return sum(values[1:], values[0])
+
+
+def _term_mean(family, nu, base, x, measure) -> Array:
+    ell, var = base.lengthscale, base.variance
+    if family != "rbf":
         return matern_lebesgue_mean(
             x, nu=nu, lower=measure.lower, upper=measure.upper, lengthscale=ell, variance=var
         )
@@ -375,20 +388,71 @@ def kernel_mean(kernel, x: Point, measure) -> Float[Array, ""]:
         return rbf_lebesgue_mean(
             x, lower=measure.lower, upper=measure.upper, lengthscale=ell, variance=var
         )
-    return rbf_gaussian_mean(
-        x, mean=measure.mean, cov=measure.variance, lengthscale=ell, variance=var
-    )
+    return rbf_gaussian_mean(x, mean=measure.mean, cov=measure.cov, lengthscale=ell, variance=var)
+
+
+def _term_variance(family, nu, base, measure) -> Array:
+    ell, var = base.lengthscale, base.variance
+    if family != "rbf":
+        return matern_lebesgue_variance(
+            nu=nu, lower=measure.lower, upper=measure.upper, lengthscale=ell, variance=var
+        )
+    if isinstance(measure, LebesgueMeasure):
+        return rbf_lebesgue_variance(
+            lower=measure.lower, upper=measure.upper, lengthscale=ell, variance=var
+        )
+    return rbf_gaussian_variance(cov=measure.cov, lengthscale=ell, variance=var)
+
+
+def kernel_mean(kernel, x: Point, measure) -> Float[Array, ""]:
+    r"""The kernel mean $z(x) = \int k(x, t)\, d\mu(t)$ of a kernel module.
+
+    Asks the kernel what it is: `kernel.terms()` writes it as $k = \sum_i w_i k_i$ (scaling
+    `c * k` and sums `k1 + k2` of kernel modules), and each base kernel's `family`, `nu`,
+    `lengthscale` and `variance` choose a closed form; the mean is linear,
+    $z(x) = \sum_i w_i z_i(x)$. Closed forms: `RBF` under a
+    [`LebesgueMeasure`][jaxkern.quadrature.LebesgueMeasure] or a
+    [`GaussianMeasure`][jaxkern.quadrature.GaussianMeasure]; `Matern12`, `Matern32`,
+    `Matern52`, `Matern72` under a one-dimensional `LebesgueMeasure`; `ProductMatern` under a
+    `LebesgueMeasure` on a box of any dimension. Products of kernels and other families raise.
+
+    **Arguments:**
+
+    - `kernel`: a kernel module whose terms are among those above, scaled and summed.
+    - `x`: the point, shape (d,) with d the measure's dimension.
+    - `measure`: the integration measure.
+
+    **Returns:** the scalar $z(x)$.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxkern.kernels import RBF, Matern12
+        >>> from jaxkern.quadrature import LebesgueMeasure, kernel_mean
+        >>> m, x = LebesgueMeasure(0.0, 1.0), jnp.array([0.0])
+        >>> round(float(kernel_mean(Matern12(), x, m)), 6)
+        0.632121
+        >>> round(float(kernel_mean(2.0 * Matern12() + RBF(), x, m)), 4)  # 2 (0.632121) + 0.855624
+        2.1199
+    """
+    terms = _closed_form_terms(kernel, measure)
+    check_ndim("x", x, 1, "(d,)")
+    if jnp.shape(x)[0] != measure.dim:
+        raise ValueError(
+            f"`x` must have the measure's dimension {measure.dim}, got shape {jnp.shape(x)}."
+        )
+    return _weighted_sum((w, _term_mean(fam, nu, k, x, measure)) for w, fam, nu, k in terms)
 
 
 def initial_variance(kernel, measure) -> Float[Array, ""]:
     r"""The initial variance $v_0 = \iint k(x, t)\, d\mu(x)\, d\mu(t)$ of a kernel module.
 
-    The prior variance of the integral; supported kernels and measures as for
+    The prior variance of the integral; linear in the kernel,
+    $v_0 = \sum_i w_i v_{0,i}$ over `kernel.terms()`; supported kernels and measures as for
     [`kernel_mean`][jaxkern.quadrature.kernel_mean].
 
     **Arguments:**
 
-    - `kernel`: one of the supported kernel modules.
+    - `kernel`: a supported kernel module (see [`kernel_mean`][jaxkern.quadrature.kernel_mean]).
     - `measure`: the integration measure.
 
     **Returns:** the scalar $v_0$.
@@ -398,15 +462,8 @@ def initial_variance(kernel, measure) -> Float[Array, ""]:
         >>> from jaxkern.quadrature import GaussianMeasure, initial_variance
         >>> round(float(initial_variance(RBF(), GaussianMeasure(0.0, 1.5))), 6)
         0.5
+        >>> round(float(initial_variance(3.0 * RBF(), GaussianMeasure(0.0, 1.5))), 6)
+        1.5
     """
-    kind, nu = _dispatch(kernel, measure)
-    ell, var = kernel.lengthscale, kernel.variance
-    if kind == "matern":
-        return matern_lebesgue_variance(
-            nu=nu, lower=measure.lower, upper=measure.upper, lengthscale=ell, variance=var
-        )
-    if isinstance(measure, LebesgueMeasure):
-        return rbf_lebesgue_variance(
-            lower=measure.lower, upper=measure.upper, lengthscale=ell, variance=var
-        )
-    return rbf_gaussian_variance(cov=measure.variance, lengthscale=ell, variance=var)
+    terms = _closed_form_terms(kernel, measure)
+    return _weighted_sum((w, _term_variance(fam, nu, k, measure)) for w, fam, nu, k in terms)

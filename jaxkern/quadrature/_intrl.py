@@ -27,6 +27,7 @@ import numpy as np
 from jax import lax
 from jaxtyping import Array, Float
 
+from .._validation import check_int
 from ._bayes import bayesian_quadrature
 from ._measures import LebesgueMeasure
 
@@ -353,10 +354,8 @@ def policy_evaluation(
 
     Cao & Pan, ICLR 2024, Algorithm 1 (after Vrabie et al., Automatica 45, 2009).
     """
-    if not isinstance(num_nodes, int) or num_nodes < 2:
-        raise ValueError(f"`num_nodes` must be a Python int >= 2, got {num_nodes!r}.")
-    if not isinstance(num_intervals, int) or num_intervals < 1:
-        raise ValueError(f"`num_intervals` must be a positive Python int, got {num_intervals!r}.")
+    check_int("num_nodes", num_nodes, 2)
+    check_int("num_intervals", num_intervals, 1)
     tol = _default_tolerance(x.dtype)
     rtol, atol = rtol or tol, atol or tol
     ts = jnp.linspace(0.0, interval, num_nodes, dtype=x.dtype)
@@ -376,11 +375,13 @@ def policy_evaluation(
 
 
 class PolicyIterationResult(NamedTuple):
-    """Final weights, the weights after every iteration, and how many iterations ran."""
+    """Final weights, the weights after every iteration, how many ran, and whether they settled."""
 
     weights: Float[Array, " p"]
     history: Float[Array, "iterations p"]
     num_iterations: int
+    converged: bool
+    """Whether the weights moved by less than `tol` before `max_iterations` ran out."""
 
 
 def policy_iteration(
@@ -426,8 +427,7 @@ def policy_iteration(
     Cao & Pan, *Impact of computation in integral reinforcement learning for continuous-time
     control*, ICLR 2024, Algorithm 1.
     """
-    if not isinstance(max_iterations, int) or max_iterations < 1:
-        raise ValueError(f"`max_iterations` must be a positive int, got {max_iterations!r}.")
+    check_int("max_iterations", max_iterations, 1)
     w, x, history = problem.w0, problem.x0, []
     change = math.inf
     while change >= tol and len(history) < max_iterations:
@@ -438,4 +438,4 @@ def policy_iteration(
         change = float(jnp.linalg.norm(w_new - w))
         w = w_new
         history.append(w)
-    return PolicyIterationResult(w, jnp.stack(history), len(history))
+    return PolicyIterationResult(w, jnp.stack(history), len(history), change < tol)

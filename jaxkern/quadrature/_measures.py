@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
@@ -63,27 +65,68 @@ class GaussianMeasure(eqx.Module):
     **Arguments:**
 
     - `mean`: $\mu$, a scalar or shape (d,).
-    - `variance`: $s^2 > 0$, a scalar or shape (d,) (a diagonal covariance).
+    - `cov`: the covariance, diagonal: a scalar $s^2 > 0$ (isotropic,
+      $s^2 I$) or shape (d,) (the diagonal $s_1^2, \dots, s_d^2$). A full (d, d) covariance
+      is not supported (raises); rotate the problem to the covariance's eigenbasis instead.
+      Stored as the field `cov`, shape (d,).
+    - `variance`: deprecated keyword for `cov` (the same value; it warns). The read-only
+      property `measure.variance` returns `cov` and warns too. The name `variance` is kept
+      for a kernel's amplitude $\sigma^2$ and a posterior's variance
+      ([`Marginals`][jaxkern.Marginals]).
 
     Example:
         >>> from jaxkern.quadrature import GaussianMeasure
-        >>> GaussianMeasure([0.0, 1.0], 2.0).variance.tolist()
+        >>> GaussianMeasure([0.0, 1.0], cov=2.0).cov.tolist()
         [2.0, 2.0]
     """
 
     mean: Float[Array, " d"]
-    variance: Float[Array, " d"]
+    cov: Float[Array, " d"]
 
-    def __init__(self, mean: Float[ArrayLike, "*d"], variance: Float[ArrayLike, "*d"]):
-        self.mean = _as_float_vector("mean", mean)
-        check_positive("variance", variance)
-        var = _as_float_vector("variance", variance)
-        if var.shape not in ((1,), self.mean.shape):
-            raise ValueError(
-                f"`variance` must be a scalar or match `mean`'s shape {self.mean.shape}, got "
-                f"shape {var.shape}."
+    def __init__(
+        self,
+        mean: Float[ArrayLike, "*d"],
+        cov: Float[ArrayLike, "*d"] | None = None,
+        *,
+        variance: Float[ArrayLike, "*d"] | None = None,
+    ):
+        if variance is not None:
+            if cov is not None:
+                raise ValueError(
+                    "Give the covariance once, as `cov` (`variance` is its deprecated name)."
+                )
+            warnings.warn(
+                "GaussianMeasure(variance=...) is deprecated; use `cov=` (the same value).",
+                DeprecationWarning,
+                stacklevel=2,
             )
-        self.variance = jnp.broadcast_to(var.astype(self.mean.dtype), self.mean.shape)
+            cov = variance
+        if cov is None:
+            raise ValueError("`cov` is required: the (diagonal) covariance of the measure.")
+        self.mean = _as_float_vector("mean", mean)
+        if jnp.ndim(cov) > 1:
+            raise ValueError(
+                "`cov` must be a scalar or the diagonal of the covariance, shape (d,); a full "
+                f"covariance is not supported, got shape {jnp.shape(cov)}."
+            )
+        check_positive("cov", cov)
+        cov = _as_float_vector("cov", cov)
+        if cov.shape not in ((1,), self.mean.shape):
+            raise ValueError(
+                f"`cov` must be a scalar or match `mean`'s shape {self.mean.shape}, got "
+                f"shape {cov.shape}."
+            )
+        self.cov = jnp.broadcast_to(cov.astype(self.mean.dtype), self.mean.shape)
+
+    @property
+    def variance(self) -> Float[Array, " d"]:
+        """Deprecated name of `cov` (read-only; warns)."""
+        warnings.warn(
+            "GaussianMeasure.variance is deprecated; read `.cov` (the same array).",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.cov
 
     @property
     def dim(self) -> int:

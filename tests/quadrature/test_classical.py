@@ -4,11 +4,10 @@ import numpy as np
 import pytest
 import scipy.integrate
 import scipy.special
-from jax.test_util import check_grads
 
 from jaxkern.quadrature import gauss_legendre, simpson, trapezoid
 
-from ..helpers import FLOAT, X64, assert_close, grad_check_eps
+from ..helpers import FLOAT, X64, assert_close, check_transforms
 
 
 def _uneven(key, n):
@@ -69,16 +68,17 @@ def test_trapezoid_and_simpson_convergence_slopes():
 def test_transforms(getkey):
     t = _uneven(getkey(), 7)
     f = jnp.sin(t)
-    assert_close(jax.jit(simpson)(f, t), simpson(f, t))
-    batched = jax.vmap(trapezoid, in_axes=(1, None))(jnp.stack([f, 2 * f], axis=1), t)
-    assert_close(batched, jnp.array([1.0, 2.0], FLOAT) * trapezoid(f, t))
-    eps = grad_check_eps()
-    check_grads(jax.jit(trapezoid), (f, t), order=1, modes=["rev"], eps=eps)
-    check_grads(jax.jit(simpson), (f, t), order=1, modes=["rev"], eps=eps,
-                rtol=None if X64 else 1e-2)
-    grads = jax.grad(lambda a, b: gauss_legendre(4, lower=a, upper=b).weights.sum(), (0, 1))(
-        jnp.asarray(0.0, FLOAT), jnp.asarray(1.0, FLOAT)
-    )
+    F = jnp.stack([f, jnp.cos(3 * t), t**2])  # three integrands on the same nodes
+    check_transforms(trapezoid, (f, t), batch=(F, t), in_axes=(0, None), grad_argnums=(0, 1))
+    check_transforms(simpson, (f, t), batch=(F, t), in_axes=(0, None), grad_argnums=(0, 1),
+                     grad_rtol32=1e-2)
+    # Gauss–Legendre in the interval ends: traceable, batched over intervals, differentiable.
+    lo, hi = jnp.array([0.0, -1.0, 2.0], FLOAT), jnp.array([1.0, 0.5, 2.5], FLOAT)
+    check_transforms(lambda a, b: gauss_legendre(4, lower=a, upper=b), (lo[0], hi[0]),
+                     batch=(lo, hi), grad_argnums=(0, 1))
+    # The weights sum to b - a, so the gradient of their sum is exactly (-1, 1).
+    grads = jax.jit(jax.grad(lambda a, b: gauss_legendre(4, lower=a, upper=b).weights.sum(),
+                             (0, 1)))(lo[0], hi[0])
     assert_close(jnp.stack(grads), [-1.0, 1.0])
 
 
@@ -92,3 +92,5 @@ def test_bad_inputs():
         simpson(t[:4], t[:4])
     with pytest.raises(ValueError, match="`n`"):
         gauss_legendre(0)
+    with pytest.raises(ValueError, match="`n`"):
+        gauss_legendre(True)

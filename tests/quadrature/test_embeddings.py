@@ -4,7 +4,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from jax.test_util import check_grads
 from scipy.integrate import dblquad, quad
 
 from jaxkern.kernels import RBF, Linear, Matern12, Matern32, Matern52, Matern72, ProductMatern
@@ -21,7 +20,7 @@ from jaxkern.quadrature import (
     rbf_lebesgue_variance,
 )
 
-from ..helpers import FLOAT, X64, assert_close, grad_check_eps
+from ..helpers import FLOAT, assert_close, check_transforms, count_compiles
 
 NUS = [0.5, 1.5, 2.5, 3.5]
 
@@ -104,6 +103,70 @@ def test_box_means_match_dblquad():
     assert_close(kernel_mean(pm, xs, box), want, rtol64=1e-9, rtol32=2e-5)
 
 
+def unit_rbf(r):
+    return math.exp(-0.5 * r * r)
+
+
+@pytest.mark.parametrize("x", [0.3, 2.0, -1.1])
+def test_scaled_and_summed_kernel_lebesgue_matches_quad(x):
+    # k = 2 RBF(0.4, 1.3) + 0.5 Matern32(0.7, 0.9) + Matern72(0.25): terms() gives three terms.
+    a, b = -0.5, 1.2
+    kernel = 2.0 * RBF(0.4, 1.3) + 0.5 * Matern32(0.7, 0.9) + Matern72(0.25)
+
+    def k(r):  # the same kernel in NumPy float64, from its definition, as a function of x - t
+        return (2.0 * 1.3 * unit_rbf(r / 0.4) + 0.5 * 0.9 * unit_matern(1.5, r / 0.7)
+                + unit_matern(3.5, r / 0.25))
+
+    m = LebesgueMeasure(a, b)
+    # Reference: scipy.integrate.quad (QUADPACK) of k(x - t) over [a, b], split at the kink t = x.
+    ref = _quad(lambda t: k(x - t), a, b, points=[x] if a < x < b else None)
+    assert_close(kernel_mean(kernel, jnp.array([x], FLOAT), m), ref, **RTOL)
+    # Reference: iint_[a,b]^2 k(s - t) = int_0^L 2 (L - r) k(r) dr by quad.
+    L = b - a
+    ref_v = _quad(lambda r: 2 * (L - r) * k(r), 0, L)
+    assert_close(initial_variance(kernel, m), ref_v, rtol64=1e-10, rtol32=1e-4)
+
+
+@pytest.mark.parametrize("x", [0.1, -2.3])
+def test_scaled_and_summed_kernel_gaussian_matches_quad(x):
+    # A scaled sum inside a sum: 3 RBF(0.5) + 0.5 (RBF(2.0, 0.2) + RBF(0.3)), under N(0.4, 0.7).
+    mu, s2 = 0.4, 0.7
+    kernel = 3.0 * RBF(0.5) + 0.5 * (RBF(2.0, 0.2) + RBF(0.3))
+
+    def k(r):
+        return 3.0 * unit_rbf(r / 0.5) + 0.5 * (0.2 * unit_rbf(r / 2.0) + unit_rbf(r / 0.3))
+
+    def normal(t, v):
+        return math.exp(-0.5 * t * t / v) / math.sqrt(2 * math.pi * v)
+
+    m = GaussianMeasure(mu, cov=s2)
+    # Reference: scipy.integrate.quad of k(x - t) N(t; mu, s2) over the real line.
+    ref = quad(lambda t: k(x - t) * normal(t - mu, s2), -np.inf, np.inf, epsabs=0,
+               epsrel=1e-13)[0]
+    assert_close(kernel_mean(kernel, jnp.array([x], FLOAT), m), ref, **RTOL)
+    # Reference: s - t ~ N(0, 2 s2) for independent s, t ~ N(mu, s2); quad over r = s - t.
+    ref_v = quad(lambda r: k(r) * normal(r, 2 * s2), -np.inf, np.inf, epsabs=0, epsrel=1e-13)[0]
+    assert_close(initial_variance(kernel, m), ref_v, **RTOL)
+
+
+def test_summed_kernel_on_a_box_matches_dblquad():
+    # 1.5 ProductMatern(2.5) + RBF on a 2-D box: the Matern term has kinks at t_i = x_i.
+    lower, upper, x = np.array([0.0, -1.0]), np.array([1.0, 0.5]), np.array([0.3, 0.9])
+    ell = np.array([0.4, 1.2])
+    box = LebesgueMeasure(jnp.asarray(lower, FLOAT), jnp.asarray(upper, FLOAT))
+    kernel = 1.5 * ProductMatern(2.5, jnp.asarray(ell, FLOAT)) + RBF(0.8, 0.6)
+
+    def k(t):
+        d = x - t
+        return 1.5 * np.prod([unit_matern(2.5, r) for r in d / ell]) + 0.6 * math.exp(
+            -0.5 * np.sum((d / 0.8) ** 2))
+
+    # Reference: scipy.integrate.dblquad over the box, split at the kink x_1 = 0.3.
+    ref = sum(dblquad(lambda t2, t1: k(np.array([t1, t2])), lo, hi, lower[1], upper[1],
+                      epsabs=0, epsrel=1e-12)[0] for lo, hi in ((lower[0], x[0]), (x[0], upper[0])))
+    assert_close(kernel_mean(kernel, jnp.asarray(x, FLOAT), box), ref, rtol64=1e-9, rtol32=2e-5)
+
+
 @pytest.mark.parametrize("kernel_cls, nu", [(Matern12, 0.5), (Matern32, 1.5), (Matern52, 2.5),
                                             (Matern72, 3.5)])
 def test_dispatch_matches_pure(kernel_cls, nu):
@@ -129,29 +192,84 @@ def test_mean_is_an_integral_of_the_kernel():
 
 
 def test_transforms():
-    x = jnp.array([0.3], FLOAT)
-    eps = grad_check_eps()
-    tol = None if X64 else 5e-2
-
+    # Matérn-5/2 mean: jit = eager, vmap over (point, lengthscale, interval end) = loop, grad in
+    # all three = finite differences.
     def f(x, ell, a):
         return matern_lebesgue_mean(x, nu=2.5, lower=a, upper=1.0, lengthscale=ell)
 
-    args = (x, jnp.asarray(0.4, FLOAT), jnp.asarray(-0.2, FLOAT))
-    assert_close(jax.jit(f)(*args), f(*args))
-    check_grads(jax.jit(f), args, order=1, modes=["rev"], eps=eps, rtol=tol)
-    check_grads(jax.jit(lambda ell: rbf_lebesgue_variance(lower=0.0, upper=1.0, lengthscale=ell)),
-                (jnp.asarray(0.6, FLOAT),), order=1, eps=eps, rtol=tol)
-    check_grads(jax.jit(lambda ell: matern_lebesgue_variance(nu=3.5, lower=0.0, upper=1.0,
-                                                             lengthscale=ell)),
-                (jnp.asarray(0.6, FLOAT),), order=1, eps=eps, rtol=tol)
-    # The mean is smooth across the interval ends (slope of G is 1 at 0): finite gradient there.
-    g = jax.grad(lambda x: matern_lebesgue_mean(x, nu=0.5, lower=0.0, upper=1.0))(
+    args = (jnp.array([0.3], FLOAT), jnp.asarray(0.4, FLOAT), jnp.asarray(-0.2, FLOAT))
+    batch = (jnp.array([[0.3], [-0.4], [1.6]], FLOAT), jnp.array([0.4, 0.9, 0.2], FLOAT),
+             jnp.array([-0.2, 0.0, 0.5], FLOAT))
+    check_transforms(f, args, batch=batch, grad_argnums=(0, 1, 2))
+    # Initial variances, in the lengthscale and the interval.
+    ells = jnp.array([0.6, 0.2, 1.5], FLOAT)
+    check_transforms(lambda ell, b: rbf_lebesgue_variance(lower=0.0, upper=b, lengthscale=ell),
+                     (ells[0], jnp.asarray(1.0, FLOAT)), batch=(ells, ells + 0.5),
+                     grad_argnums=(0, 1), rtol32=2e-5)
+    check_transforms(lambda ell, b: matern_lebesgue_variance(nu=3.5, lower=0.0, upper=b,
+                                                             lengthscale=ell),
+                     (ells[0], jnp.asarray(1.0, FLOAT)), batch=(ells, ells + 0.5),
+                     grad_argnums=(0, 1), rtol32=2e-5)
+
+
+def test_transforms_of_scaled_and_summed_kernels():
+    # kernel_mean through terms(): differentiable in the point and in every term's parameters.
+    m = LebesgueMeasure(0.0, 1.0)
+
+    def f(x, ell, scale):
+        return kernel_mean(scale * RBF(ell) + Matern32(ell), x, m)
+
+    xs = jnp.linspace(-0.5, 1.5, 4, dtype=FLOAT)[:, None]
+    ell, scale = jnp.asarray(0.3, FLOAT), jnp.asarray(2.0, FLOAT)
+    check_transforms(f, (xs[2], ell, scale), batch=(xs, ell, scale), in_axes=(0, None, None),
+                     grad_argnums=(0, 1, 2), rtol32=2e-5)
+
+    # Under a Gaussian measure, in its mean and covariance too.
+    def g(mu, cov, ell):
+        return initial_variance(2.0 * RBF(ell), GaussianMeasure(mu, cov)) + kernel_mean(
+            RBF(ell) + RBF(2 * ell), jnp.array([0.3], FLOAT), GaussianMeasure(mu, cov))
+
+    covs = jnp.array([0.5, 1.0, 2.0], FLOAT)
+    check_transforms(g, (jnp.asarray(0.1, FLOAT), covs[0], ell),
+                     batch=(jnp.array([0.1, -0.3, 1.0], FLOAT), covs, ell),
+                     in_axes=(0, 0, None), grad_argnums=(0, 1, 2), rtol32=2e-5)
+
+
+def test_mean_slope_at_the_interval_end():
+    # The mean is smooth across the interval ends (slope of G is 1 at 0):
+    # z(x) = 2 - e^{-x} - e^{x-1} for Matern12 on [0, 1], so z'(0) = 1 - 1/e.
+    g = jax.jit(jax.grad(lambda x: matern_lebesgue_mean(x, nu=0.5, lower=0.0, upper=1.0)))(
         jnp.array([0.0], FLOAT))
-    assert_close(g, [1 - math.exp(-1.0)], rtol32=1e-5)  # z(x) = 2 - e^{-x} - e^{x-1}
-    xs = jnp.linspace(-0.5, 1.5, 7, dtype=FLOAT)[:, None]
-    k, m = Matern32(0.3), LebesgueMeasure(0.0, 1.0)
-    batched = jax.vmap(lambda x: kernel_mean(k, x, m))(xs)
-    assert_close(batched, jnp.stack([jax.jit(kernel_mean)(k, x, m) for x in xs]))
+    assert_close(g, [1 - math.exp(-1.0)], rtol32=1e-5)
+
+
+def test_no_recompile_for_new_hyperparameters():
+    # The Matérn tables are cached NumPy constants and the scale is a pytree leaf: new
+    # hyperparameters of the same kernel structure reuse one compilation.
+    m, x = LebesgueMeasure(0.0, 1.0), jnp.array([0.3], FLOAT)
+    fn, count = count_compiles(lambda k, x: kernel_mean(k, x, m))
+    for ell, scale in ((0.3, 1.0), (0.5, 2.0), (1.1, 0.7)):
+        fn(scale * Matern72(jnp.asarray(ell, FLOAT)) + RBF(jnp.asarray(ell, FLOAT)), x)
+    assert count() == 1
+
+
+def test_gaussian_measure_cov_and_deprecated_variance():
+    m = GaussianMeasure(jnp.zeros(3, FLOAT), cov=jnp.array([0.5, 1.0, 2.0], FLOAT))
+    assert m.cov.shape == (3,) and m.cov.dtype == FLOAT
+    assert GaussianMeasure(jnp.zeros(3, FLOAT), 2.0).cov.tolist() == [2.0] * 3  # scalar: s^2 I
+    with pytest.warns(DeprecationWarning, match="cov"):
+        old = GaussianMeasure(jnp.zeros(3, FLOAT), variance=jnp.array([0.5, 1.0, 2.0], FLOAT))
+    assert_close(old.cov, m.cov)
+    with pytest.warns(DeprecationWarning, match="cov"):
+        assert_close(old.variance, m.cov)
+    with pytest.raises(ValueError, match="cov"):
+        GaussianMeasure(0.0, 1.0, variance=1.0)
+    with pytest.raises(ValueError, match="cov"):
+        GaussianMeasure(0.0)
+    with pytest.raises(ValueError, match=r"`cov`.*full"):
+        GaussianMeasure(jnp.zeros(2, FLOAT), jnp.eye(2, dtype=FLOAT))
+    with pytest.raises(ValueError, match="`cov`"):
+        GaussianMeasure(jnp.zeros(2, FLOAT), jnp.ones(3, FLOAT))
 
 
 def test_bad_inputs():
@@ -164,15 +282,30 @@ def test_bad_inputs():
         ProductMatern(1.0)
     with pytest.raises(ValueError, match="lengthscale"):
         rbf_lebesgue_mean(x, lower=0.0, upper=1.0, lengthscale=-1.0)
-    with pytest.raises(ValueError, match="kernel.*RBF, Matern12"):
-        kernel_mean(Linear(), x, LebesgueMeasure(0.0, 1.0))
+    m1, box = LebesgueMeasure(0.0, 1.0), LebesgueMeasure([0.0, 0.0], [1.0, 1.0])
+    with pytest.raises(ValueError, match="kernel.*RBF, Matern12/32/52/72, ProductMatern"):
+        kernel_mean(Linear(), x, m1)
+    with pytest.raises(ValueError, match="kernel.*scaled and summed.*SumKernel with a term Linear"):
+        kernel_mean(RBF() + 2.0 * Linear(), x, m1)
+    with pytest.raises(ValueError, match="kernel.*ProductKernel"):
+        initial_variance(RBF() * Matern32(), m1)
+    with pytest.raises(ValueError, match="kernel.*function"):
+        kernel_mean(lambda x, y: jnp.sum(x * y), x, m1)
     with pytest.raises(ValueError, match="measure"):
         kernel_mean(Matern52(), x, GaussianMeasure(0.0, 1.0))
+    with pytest.raises(ValueError, match="measure.*Matern32"):
+        initial_variance(RBF() + Matern32(), GaussianMeasure(0.0, 1.0))
     with pytest.raises(ValueError, match="ProductMatern"):
-        kernel_mean(Matern52(), jnp.zeros(2, FLOAT), LebesgueMeasure([0.0, 0.0], [1.0, 1.0]))
+        kernel_mean(Matern52(), jnp.zeros(2, FLOAT), box)
+    with pytest.raises(ValueError, match=r"isotropic Matern12.*ProductMatern\(nu=0.5\)"):
+        initial_variance(ProductMatern(0.5) + 0.5 * Matern12(), box)
     with pytest.raises(ValueError, match="upper"):
         LebesgueMeasure(1.0, 1.0)
-    with pytest.raises(ValueError, match="variance"):
+    with pytest.raises(ValueError, match="cov"):
         GaussianMeasure(0.0, -1.0)
+    with pytest.raises(ValueError, match="`cov`.*shape"):
+        rbf_gaussian_mean(jnp.zeros(2, FLOAT), mean=0.0, cov=jnp.eye(2, dtype=FLOAT))
+    with pytest.raises(ValueError, match=r"x \(2,\), lower \(3,\)"):
+        rbf_lebesgue_mean(jnp.zeros(2, FLOAT), lower=jnp.zeros(3, FLOAT), upper=1.0)
     with pytest.raises(ValueError, match="`x`"):
         kernel_mean(RBF(), jnp.zeros(2, FLOAT), LebesgueMeasure(0.0, 1.0))

@@ -37,7 +37,7 @@ def test_improved_policy_at_the_optimum():
     assert_close(jax.jit(improved_policy)(p, p.w_star, x), [-np.sin(0.7) * -1.3], rtol32=1e-6)
     p = third_order_system()
     x = jnp.array([1.0, -2.0, 0.5], FLOAT)
-    want = -_B.T @ p.w_star.reshape(3, 3).astype(np.float64) @ np.array([1.0, -2.0, 0.5])
+    want = -_B.T @ np.asarray(p.w_star, np.float64).reshape(3, 3) @ np.array([1.0, -2.0, 0.5])
     assert_close(jax.jit(improved_policy)(p, p.w_star, x), want, rtol32=1e-6)
 
 
@@ -93,6 +93,7 @@ def test_task1_reproduces_the_paper():
     bq = policy_iteration(p, rule=BQRule(Matern72(0.3)), num_nodes=5, num_intervals=20)
     err_bq = float(jnp.linalg.norm(bq.weights - p.w_star))
     assert err_bq * 15 <= err_trap, (err_trap, err_bq)
+    assert trap.converged and bq.converged and bq.num_iterations == len(bq.history)
 
 
 @pytest.mark.skipif(not X64, reason="IntRL needs float64: float32 least-squares noise > tol")
@@ -115,5 +116,11 @@ def test_bad_inputs():
     p = third_order_system()
     with pytest.raises(ValueError, match="num_nodes"):
         policy_evaluation(p, p.w0, p.x0, rule=trapezoid, num_nodes=1)
+    with pytest.raises(ValueError, match="num_nodes"):
+        policy_evaluation(p, p.w0, p.x0, rule=trapezoid, num_nodes=5.0)
+    with pytest.raises(ValueError, match="num_intervals"):
+        policy_evaluation(p, p.w0, p.x0, rule=trapezoid, num_nodes=3, num_intervals=0)
     with pytest.raises(ValueError, match="max_iterations"):
         policy_iteration(p, rule=trapezoid, num_nodes=3, max_iterations=0)
+    with pytest.raises(ValueError, match="max_iterations"):
+        policy_iteration(p, rule=trapezoid, num_nodes=3, max_iterations=True)
