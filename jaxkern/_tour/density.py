@@ -6,7 +6,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..density import isj_bandwidth, kde_log_density, private_kernel_sum, scott_bandwidth
+from ..density import (
+    isj_bandwidth,
+    kde_log_density,
+    private_kernel_sum,
+    scott_bandwidth_matrix,
+)
 from . import Stop, plotting
 
 ORDER = 50
@@ -29,7 +34,7 @@ def _kde(outdir) -> Stop:
     if plt is not None:
         truth = 0.3 * np.exp(-0.5 * ((g + 2) / 0.4) ** 2) / (0.4 * np.sqrt(2 * np.pi)) + (
             0.7 * np.exp(-0.5 * (g - 1.5) ** 2) / np.sqrt(2 * np.pi))
-        scott = kde_log_density(data, grid, bandwidth=scott_bandwidth(data))
+        scott = kde_log_density(data, grid, bandwidth_matrix=scott_bandwidth_matrix(data))
         fig, ax = plt.subplots(figsize=(6, 3))
         ax.plot(g, truth, "k--", label="true density")
         ax.plot(g, np.exp(ours), label=f"ISJ bandwidth h={hh:.3f}")

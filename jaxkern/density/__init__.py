@@ -4,7 +4,10 @@ from ._bandwidth import LooBandwidth as LooBandwidth
 from ._bandwidth import isj_bandwidth as isj_bandwidth
 from ._bandwidth import loo_bandwidth as loo_bandwidth
 from ._bandwidth import scott_bandwidth as scott_bandwidth
+from ._bandwidth import scott_bandwidth_matrix as scott_bandwidth_matrix
 from ._bandwidth import silverman_bandwidth as silverman_bandwidth
+from ._bandwidth import silverman_bandwidth_matrix as silverman_bandwidth_matrix
+from ._kde import KERNEL_ALIASES as KERNEL_ALIASES
 from ._kde import KERNELS as KERNELS
 from ._kde import kde_log_density as kde_log_density
 from ._kde import loo_log_likelihood as loo_log_likelihood
@@ -21,6 +24,7 @@ from ._regimes import tilt_entropy as tilt_entropy
 
 __all__ = [
     "KERNELS",
+    "KERNEL_ALIASES",
     "FastJL",
     "LooBandwidth",
     "PrivateKernelSum",
@@ -36,6 +40,8 @@ __all__ = [
     "private_kernel_sum",
     "private_l1_sum",
     "scott_bandwidth",
+    "scott_bandwidth_matrix",
     "silverman_bandwidth",
+    "silverman_bandwidth_matrix",
     "tilt_entropy",
 ]

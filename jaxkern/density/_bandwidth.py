@@ -3,6 +3,7 @@ r"""Bandwidth rules: Scott, Silverman, leave-one-out likelihood, improved Sheath
 from __future__ import annotations
 
 import math
+import warnings
 from typing import NamedTuple
 
 import jax
@@ -12,9 +13,9 @@ import optax
 from jax import lax
 from jaxtyping import Array, ArrayLike, Float
 
-from .._optim import minimize
-from .._validation import check_ndim, check_positive
-from ._kde import _check_finite, loo_log_likelihood
+from .._validation import check_int, check_ndim, check_positive
+from ..optim import minimize
+from ._kde import _check_finite, _kernel_name, loo_log_likelihood
 
 
 def _covariance(data: Array) -> Array:
@@ -28,14 +29,20 @@ def _check_sample(data) -> None:
         raise ValueError(f"`data` needs at least two points, got shape {data.shape}.")
 
 
-def scott_bandwidth(data: Float[Array, "n d"]) -> Float[Array, "d d"]:
-    r"""Scott's rule: the sample covariance shrunk by $n^{-2/(d+4)}$.
+def scott_bandwidth_matrix(data: Float[Array, "n d"]) -> Float[Array, "d d"]:
+    r"""Scott's rule: the sample covariance shrunk by $n^{-2/(d+4)}$, as a bandwidth matrix.
 
     $$H = n^{-2/(d+4)}\, \hat\Sigma,$$
-    a (d, d) bandwidth matrix for
+    a (d, d) covariance (variance units) for `bandwidth_matrix=` of
     [`kde_log_density`][jaxkern.density.kde_log_density] (the same matrix as
     `scipy.stats.gaussian_kde(data.T).covariance`). Near-optimal for Gaussian data and a
     Gaussian kernel; it oversmooths multimodal data.
+
+    **Widths:** `jnp.sqrt(jnp.diagonal(H))` are the per-dimension widths
+    $h_i = c\,\hat\sigma_i$ ($c^2$ the factor above) of the same rule, for `bandwidth=`
+    (a diagonal $H$). They equal `bandwidth_matrix=H` only when the sample covariance is
+    diagonal (always for d = 1); otherwise the full $H$ also follows the correlations, and
+    the two estimates differ.
 
     **Arguments:**
 
@@ -45,10 +52,12 @@ def scott_bandwidth(data: Float[Array, "n d"]) -> Float[Array, "d d"]:
 
     Example:
         >>> import jax.numpy as jnp
-        >>> from jaxkern.density import scott_bandwidth
-        >>> H = scott_bandwidth(jnp.array([[0.0], [1.0], [2.0], [3.0]]))
+        >>> from jaxkern.density import scott_bandwidth_matrix
+        >>> H = scott_bandwidth_matrix(jnp.array([[0.0], [1.0], [2.0], [3.0]]))
         >>> round(float(H[0, 0]), 6)
         0.957249
+        >>> round(float(jnp.sqrt(H[0, 0])), 6)  # the width h, for bandwidth=
+        0.978391
 
     Scott, *Multivariate Density Estimation* (1992), eq. 6.42.
     """
@@ -58,12 +67,19 @@ def scott_bandwidth(data: Float[Array, "n d"]) -> Float[Array, "d d"]:
     return n ** (-2.0 / (d + 4)) * _covariance(data)
 
 
-def silverman_bandwidth(data: Float[Array, "n d"]) -> Float[Array, "d d"]:
-    r"""Silverman's rule: the sample covariance shrunk by $(n(d+2)/4)^{-2/(d+4)}$.
+def silverman_bandwidth_matrix(data: Float[Array, "n d"]) -> Float[Array, "d d"]:
+    r"""Silverman's rule: the sample covariance shrunk by $(n(d+2)/4)^{-2/(d+4)}$, as a matrix.
 
     $$H = \Big(\frac{n (d + 2)}{4}\Big)^{-2/(d+4)} \hat\Sigma,$$
-    the AMISE-optimal Gaussian bandwidth when the data are Gaussian (the matrix
-    `scipy.stats.gaussian_kde(data.T, bw_method="silverman").covariance`).
+    the AMISE-optimal Gaussian bandwidth matrix when the data are Gaussian (the matrix
+    `scipy.stats.gaussian_kde(data.T, bw_method="silverman").covariance`), for
+    `bandwidth_matrix=` of [`kde_log_density`][jaxkern.density.kde_log_density].
+
+    **Widths:** `jnp.sqrt(jnp.diagonal(H))` are the per-dimension widths
+    $h_i = c\,\hat\sigma_i$ ($c^2$ the factor above) of the same rule, for `bandwidth=`
+    (a diagonal $H$). They equal `bandwidth_matrix=H` only when the sample covariance is
+    diagonal (always for d = 1); otherwise the full $H$ also follows the correlations, and
+    the two estimates differ.
 
     **Arguments:**
 
@@ -73,8 +89,8 @@ def silverman_bandwidth(data: Float[Array, "n d"]) -> Float[Array, "d d"]:
 
     Example:
         >>> import jax.numpy as jnp
-        >>> from jaxkern.density import silverman_bandwidth
-        >>> H = silverman_bandwidth(jnp.array([[0.0], [1.0], [2.0], [3.0]]))
+        >>> from jaxkern.density import silverman_bandwidth_matrix
+        >>> H = silverman_bandwidth_matrix(jnp.array([[0.0], [1.0], [2.0], [3.0]]))
         >>> round(float(H[0, 0]), 6)
         1.07399
 
@@ -86,46 +102,94 @@ def silverman_bandwidth(data: Float[Array, "n d"]) -> Float[Array, "d d"]:
     return (n * (d + 2) / 4.0) ** (-2.0 / (d + 4)) * _covariance(data)
 
 
+def _deprecated_matrix_rule(old: str, new: str) -> None:
+    warnings.warn(
+        f"`{old}` is deprecated: it returns the covariance matrix H, and is now called "
+        f"`{new}` (pass its result as `bandwidth_matrix=`). In jaxkern.density `bandwidth` "
+        "always means the width h, a standard deviation.",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+
+
+def scott_bandwidth(data: Float[Array, "n d"]) -> Float[Array, "d d"]:
+    r"""Deprecated alias of [`scott_bandwidth_matrix`][jaxkern.density.scott_bandwidth_matrix].
+
+    Returns the same (d, d) covariance matrix $H$ (not a width: pass it as `bandwidth_matrix=`)
+    and emits a `DeprecationWarning`.
+    """
+    _deprecated_matrix_rule("scott_bandwidth", "scott_bandwidth_matrix")
+    return scott_bandwidth_matrix(data)
+
+
+def silverman_bandwidth(data: Float[Array, "n d"]) -> Float[Array, "d d"]:
+    r"""Deprecated alias of
+    [`silverman_bandwidth_matrix`][jaxkern.density.silverman_bandwidth_matrix].
+
+    Returns the same (d, d) covariance matrix $H$ (not a width: pass it as `bandwidth_matrix=`)
+    and emits a `DeprecationWarning`.
+    """
+    _deprecated_matrix_rule("silverman_bandwidth", "silverman_bandwidth_matrix")
+    return silverman_bandwidth_matrix(data)
+
+
 class LooBandwidth(NamedTuple):
-    """The likelihood cross-validation bandwidth and its objective."""
+    """The likelihood cross-validation bandwidth, its objective and the fit's record (the
+    names every fit in jaxkern uses)."""
 
     bandwidth: Array
-    """$h$ (scalar) or per-dimension $h_i$, shape (d,)."""
+    """The width $h$ (a standard deviation): a scalar, or per-dimension $h_i$, shape (d,)."""
     loo_log_likelihood: Array
     """The mean leave-one-out log-likelihood at `bandwidth`."""
     losses: np.ndarray
-    """Negative objective before each optimiser step."""
+    """Negative objective before each optimiser step (NumPy)."""
+    num_steps: int
+    """Optimiser steps taken."""
+    converged: bool
+    """Whether the fit stopped early (`tol` reached); see `message`."""
+    message: str
+    """Why the fit stopped."""
 
 
 def loo_bandwidth(
     data: Float[Array, "n d"],
     *,
-    kernel: str = "gaussian",
+    kernel: str = "rbf",
     diagonal: bool = False,
     init: Float[ArrayLike, "*d"] | None = None,
     num_steps: int = 200,
-    learning_rate: float = 0.05,
+    optimizer: optax.GradientTransformation | None = None,
+    tol: float | None = None,
+    chunk_size: int = 100,
     block_size: int = 512,
     progress: bool = False,
+    learning_rate: float | None = None,
 ) -> LooBandwidth:
     r"""Bandwidth that maximises the leave-one-out log-likelihood, by gradient ascent.
 
     $$h^\star = \arg\max_h \frac{1}{n}\sum_i \log \frac{1}{n-1}\sum_{j\ne i} K_h(x_i - x_j),$$
-    over $\log h$ (a scalar, or one per dimension with `diagonal=True`) with Adam through
-    `jaxkern._optim.minimize`; the gradient is exact, since the objective
+    over $\log h$ (a scalar, or one per dimension with `diagonal=True`) through
+    [`jaxkern.optim.minimize`][jaxkern.optim.minimize] (Adam by default, any optax
+    transformation, `optax.lbfgs()` included); the gradient is exact, since the objective
     ([`loo_log_likelihood`][jaxkern.density.loo_log_likelihood]) is smooth in $h$. Each
     step costs one $O(n^2 d)$ pass. For compact kernels every point needs a neighbour within
-    $h$; start above the nearest-neighbour distance.
+    $h$; start above the nearest-neighbour distance. The result is a width $h$ (a standard
+    deviation), for `bandwidth=` of [`kde_log_density`][jaxkern.density.kde_log_density].
 
     **Arguments:**
 
     - `data`: the sample, shape (n, d), n >= 2.
-    - `kernel`: as in [`kde_log_density`][jaxkern.density.kde_log_density].
+    - `kernel`: as in [`kde_log_density`][jaxkern.density.kde_log_density] (`"rbf"`, ...;
+      `"gaussian"` and `"exponential"` are aliases of `"rbf"` and `"matern12"`).
     - `diagonal`: fit one width per dimension instead of one scalar.
     - `init`: starting width(s); default Scott's rule on the mean variance.
-    - `num_steps`, `learning_rate`: Adam on $\log h$.
+    - `num_steps`: the most optimiser steps.
+    - `optimizer`: any optax transformation on $\log h$; default `optax.adam(0.05)`.
+    - `tol`: stop after a chunk that moves the objective by at most this, relatively.
+    - `chunk_size`: steps per compiled chunk.
     - `block_size`: tile size of each pass.
     - `progress`: print a progress line.
+    - `learning_rate`: deprecated; `optimizer=optax.adam(learning_rate)`.
 
     **Returns:** a [`LooBandwidth`][jaxkern.density.LooBandwidth].
 
@@ -134,12 +198,28 @@ def loo_bandwidth(
         >>> from jaxkern.density import loo_bandwidth
         >>> data = jax.random.normal(jax.random.key(0), (200, 1))
         >>> fit = loo_bandwidth(data, num_steps=100)
-        >>> 0.2 < float(fit.bandwidth) < 0.6
-        True
+        >>> 0.2 < float(fit.bandwidth) < 0.6, fit.num_steps
+        (True, 100)
 
     Duin, *On the choice of smoothing parameters for Parzen estimators* (1976).
     """
     _check_sample(data)
+    check_int("block_size", block_size, 1)
+    kernel = _kernel_name(kernel)
+    if learning_rate is not None:
+        if optimizer is not None:
+            raise ValueError(
+                "Pass only `optimizer` (`learning_rate` is its deprecated alias), got both."
+            )
+        warnings.warn(
+            "`learning_rate` is deprecated: pass `optimizer=optax.adam(learning_rate)`.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        check_positive("learning_rate", learning_rate)
+        optimizer = optax.adam(learning_rate)
+    if optimizer is None:
+        optimizer = optax.adam(0.05)
     data = _check_finite("data", data)
     n, d = data.shape
     if init is None:
@@ -160,13 +240,22 @@ def loo_bandwidth(
     result = minimize(
         loss,
         log_h,
-        optimizer=optax.adam(learning_rate),
+        optimizer=optimizer,
         num_steps=num_steps,
+        tol=tol,
+        chunk_size=chunk_size,
         progress=progress,
         description="loo_bandwidth",
     )
     bandwidth = jnp.exp(result.params)
-    return LooBandwidth(bandwidth, -loss(result.params), result.losses)
+    return LooBandwidth(
+        bandwidth,
+        -loss(result.params),
+        result.losses,
+        result.num_steps,
+        result.converged,
+        result.message,
+    )
 
 
 def _linear_binning(x: Array, lo: Array, width: Array, grid_size: int) -> Array:
@@ -238,8 +327,8 @@ def isj_bandwidth(
     check_ndim("data", data, 1, "(n,) or (n, 1)")
     if data.shape[0] < 2:
         raise ValueError(f"`data` needs at least two points, got shape {data.shape}.")
-    if not isinstance(grid_size, int) or grid_size < 8:
-        raise ValueError(f"`grid_size` must be an int >= 8, got {grid_size!r}.")
+    check_int("grid_size", grid_size, 8)
+    check_int("iterations", iterations, 1)
     data = _check_finite("data", data)
     lo, hi = jnp.min(data), jnp.max(data)
     span = hi - lo

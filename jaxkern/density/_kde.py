@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -23,6 +24,7 @@ from jax.sharding import NamedSharding, PartitionSpec
 from jaxtyping import Array, ArrayLike, Float
 
 from .._validation import (
+    check_int,
     check_length,
     check_ndim,
     check_positive,
@@ -64,7 +66,7 @@ class _Profile(NamedTuple):
 
 
 _PROFILES = {
-    "gaussian": _Profile(lambda u: -0.5 * u, lambda d: 0.5 * d * math.log(2 * math.pi), False),
+    "rbf": _Profile(lambda u: -0.5 * u, lambda d: 0.5 * d * math.log(2 * math.pi), False),
     "tophat": _Profile(
         lambda u: _where_inside(u, jnp.zeros_like), _log_unit_ball, False
     ),
@@ -73,7 +75,7 @@ _PROFILES = {
         lambda d: _log_unit_ball(d) + math.log(2.0 / (d + 2)),
         False,
     ),
-    "exponential": _Profile(
+    "matern12": _Profile(
         lambda u: -safe_sqrt(u),
         lambda d: _log_unit_sphere(d) + math.lgamma(d),
         True,
@@ -90,17 +92,32 @@ _PROFILES = {
     ),
 }
 
-#: The kernels `kde_log_density` accepts; "vmf" is the von Mises–Fisher kernel on the sphere.
 KERNELS = (*_PROFILES, "vmf")
+"""The kernels `kde_log_density` accepts, by the names they have everywhere in jaxkern: "rbf",
+"tophat", "epanechnikov", "matern12", "linear", "cosine", and "vmf" (von Mises–Fisher, on the
+sphere). The aliases in `KERNEL_ALIASES` are accepted too."""
+
+KERNEL_ALIASES = {"gaussian": "rbf", "exponential": "matern12"}
+"""scikit-learn's names of two kernels, accepted silently as aliases of the canonical ones:
+"gaussian" is "rbf" ($e^{-r^2/2}$) and "exponential" is "matern12" ($e^{-r}$, Laplace)."""
+
+
+def _kernel_name(kernel) -> str:
+    """The canonical name of `kernel` (an alias is mapped silently); ValueError if unknown."""
+    name = KERNEL_ALIASES.get(kernel, kernel) if isinstance(kernel, str) else kernel
+    if name not in KERNELS:
+        raise ValueError(
+            f"`kernel` must be one of {KERNELS} (or an alias in {tuple(KERNEL_ALIASES)}), "
+            f"got {kernel!r}."
+        )
+    return name
 
 
 def _profile(kernel: str) -> _Profile:
     if kernel == "vmf":
         # On the unit sphere exp(kappa x.y) = exp(kappa) exp(-kappa |x - y|^2 / 2): a Gaussian
         # tile with h = kappa^(-1/2), normalised on the sphere instead of R^d.
-        return _PROFILES["gaussian"]
-    if kernel not in _PROFILES:
-        raise ValueError(f"`kernel` must be one of {KERNELS}, got {kernel!r}.")
+        return _PROFILES["rbf"]
     return _PROFILES[kernel]
 
 
@@ -126,31 +143,77 @@ def _check_finite(name: str, x: Array) -> Array:
     return x if flag is None else eqx.error_if(x, flag, f"`{name}` contains NaN or inf.")
 
 
-def _whiten(data: Array, queries: Array, bandwidth) -> _Whitened:
+class _Bandwidth(NamedTuple):
+    """The bandwidth in one of its two forms: widths $h$ (scalar or (d,)) or a matrix $H$."""
+
+    widths: ArrayLike | None
+    matrix: ArrayLike | None
+
+
+def _resolve_bandwidth(bandwidth, bandwidth_matrix, *, stacklevel: int = 3) -> _Bandwidth:
+    """Exactly one of `bandwidth` (widths) and `bandwidth_matrix` ($H$); a (d, d) array passed
+    as `bandwidth` still means $H$, with a DeprecationWarning."""
+    if bandwidth is None and bandwidth_matrix is None:
+        raise ValueError(
+            "Pass `bandwidth` (the width h: a scalar or per-dimension widths of shape (d,)) or "
+            "`bandwidth_matrix` (the covariance H, shape (d, d))."
+        )
+    if bandwidth is not None and bandwidth_matrix is not None:
+        raise ValueError(
+            "Pass only one of `bandwidth` (the width h) and `bandwidth_matrix` (the covariance "
+            f"H = h^2 I for a scalar h), got both (shapes {jnp.shape(bandwidth)} and "
+            f"{jnp.shape(bandwidth_matrix)})."
+        )
+    if bandwidth_matrix is not None:
+        if jnp.ndim(bandwidth_matrix) != 2:
+            raise ValueError(
+                "`bandwidth_matrix` must be a (d, d) covariance matrix, got shape "
+                f"{jnp.shape(bandwidth_matrix)}; pass widths as `bandwidth=`."
+            )
+        return _Bandwidth(None, bandwidth_matrix)
+    if jnp.ndim(bandwidth) == 2:
+        warnings.warn(
+            "A (d, d) matrix passed as `bandwidth` is deprecated: pass the covariance matrix H "
+            "as `bandwidth_matrix=` instead. `bandwidth` is the width h, a standard deviation "
+            "(a scalar, or per-dimension widths of shape (d,)).",
+            DeprecationWarning,
+            stacklevel=stacklevel,
+        )
+        return _Bandwidth(None, bandwidth)
+    return _Bandwidth(bandwidth, None)
+
+
+def _whiten(data: Array, queries: Array, bandwidth: _Bandwidth) -> _Whitened:
     """Map points to $z = H^{-1/2} x$, centred on the data mean to limit cancellation."""
     d = data.shape[1]
-    bw = jnp.asarray(bandwidth, dtype=data.dtype)
-    if bw.ndim == 2:
+    if bandwidth.matrix is not None:
+        bw = jnp.asarray(bandwidth.matrix, dtype=data.dtype)
         if bw.shape != (d, d):
-            raise ValueError(f"`bandwidth` as a matrix must have shape ({d}, {d}), got {bw.shape}.")
-        arr = concrete_or_none(bandwidth)
+            raise ValueError(
+                f"`bandwidth_matrix` must have shape ({d}, {d}), got {bw.shape}."
+            )
+        arr = concrete_or_none(bandwidth.matrix)
         if arr is not None and not np.all(np.linalg.eigvalsh(np.asarray(arr, float)) > 0):
-            raise ValueError(f"`bandwidth` matrix must be symmetric positive definite, got {arr}.")
+            raise ValueError(
+                f"`bandwidth_matrix` must be symmetric positive definite, got {arr}."
+            )
         L = jnp.linalg.cholesky(bw)
         L = eqx.error_if(
-            L, ~jnp.all(jnp.isfinite(L)), "`bandwidth` matrix is not positive definite."
+            L, ~jnp.all(jnp.isfinite(L)), "`bandwidth_matrix` is not positive definite."
         )
 
         def whiten(x):
             return solve_triangular(L, x.T, lower=True).T
 
         log_det = jnp.sum(jnp.log(jnp.diagonal(L)))
-    elif bw.ndim <= 1:
-        if bw.ndim == 1 and bw.shape != (d,):
+    else:
+        bw = jnp.asarray(bandwidth.widths, dtype=data.dtype)
+        if bw.ndim > 1 or (bw.ndim == 1 and bw.shape != (d,)):
             raise ValueError(
-                f"`bandwidth` per dimension must have shape ({d},), got {bw.shape}."
+                f"`bandwidth` must be a scalar or per-dimension widths of shape ({d},), got "
+                f"shape {bw.shape} (a (d, d) covariance goes in `bandwidth_matrix`)."
             )
-        check_positive("bandwidth", bandwidth)
+        check_positive("bandwidth", bandwidth.widths)
 
         widths = jnp.broadcast_to(bw, (d,))
 
@@ -158,17 +221,13 @@ def _whiten(data: Array, queries: Array, bandwidth) -> _Whitened:
             return x / widths[None, :]
 
         log_det = jnp.sum(jnp.log(widths))
-    else:
-        raise ValueError(
-            f"`bandwidth` must be a scalar, shape ({d},) or ({d}, {d}), got shape {bw.shape}."
-        )
     centre = jnp.mean(data, axis=0, keepdims=True)
     return _Whitened(whiten(data - centre), whiten(queries - centre), log_det)
 
 
 def _block_logits(profile: _Profile, zq: Array, zd: Array, col: Array) -> Array:
     """Log-kernel of one (queries, data) tile plus the per-column term."""
-    if profile is _PROFILES["gaussian"]:
+    if profile is _PROFILES["rbf"]:
         # -|a - b|^2 / 2 = a.b - |b|^2/2 - |a|^2/2: the row term is added once at the end.
         return jnp.matmul(zq, zd.T, precision=lax.Precision.HIGHEST) + col[None, :]
     if profile.exact_distance:
@@ -196,7 +255,7 @@ def _partial_lse(
     """$\\log\\sum_j w_j k(u_{ij})$ for every query, streaming over (block, block) tiles."""
     nq, nd = zq.shape[0], zd.shape[0]
     bq, bd = min(block_size, nq), min(block_size, nd)
-    gaussian = profile is _PROFILES["gaussian"]
+    gaussian = profile is _PROFILES["rbf"]
     col = log_w - 0.5 * jnp.sum(zd * zd, axis=1) if gaussian else log_w
     valid = into_blocks(jnp.ones(nd, dtype=bool), bd, "zero")
     col_blocks = jnp.where(valid, into_blocks(col, bd, "zero"), -jnp.inf)
@@ -282,12 +341,13 @@ def _log_kernel_sum(
             out_specs=rep,
             check_vma=False,
         )(*_placed(mesh, (rep, rows, rows), (zq, zd, log_w)))
-    return _finish(local(zq, zd, log_w))
-
-
-def _check_block_size(block_size) -> None:
-    if not isinstance(block_size, int) or block_size < 1:
-        raise ValueError(f"`block_size` must be a positive int, got {block_size!r}.")
+    # Pad the queries to whole blocks here rather than inside the compiled kernel (which pads
+    # to the same size anyway): eager calls whose query counts fill the same number of blocks
+    # then share one compilation of `_partial_lse`.
+    nq = zq.shape[0]
+    if nq > block_size:
+        zq = jnp.pad(zq, ((0, -nq % block_size), (0, 0)), mode="edge")
+    return _finish(local(zq, zd, log_w))[:nq]
 
 
 def _log_weights(weights, n: int, dtype) -> tuple[Array, Array]:
@@ -313,8 +373,9 @@ def kde_log_density(
     data: Float[Array, "n d"],
     queries: Float[Array, "m d"],
     *,
-    bandwidth: Float[ArrayLike, "*b"],
-    kernel: str = "gaussian",
+    bandwidth: Float[ArrayLike, "*d"] | None = None,
+    bandwidth_matrix: Float[ArrayLike, "d d"] | None = None,
+    kernel: str = "rbf",
     weights: Float[ArrayLike, " n"] | None = None,
     block_size: int = 512,
 ) -> Float[Array, " m"]:
@@ -326,8 +387,8 @@ def kde_log_density(
 
     | kernel | $k$ | support |
     |---|---|---|
-    | `gaussian` | $e^{-r^2/2}$ | $\mathbb{R}^d$ |
-    | `exponential` (Laplace) | $e^{-r}$ | $\mathbb{R}^d$ |
+    | `rbf` (alias `gaussian`) | $e^{-r^2/2}$ | $\mathbb{R}^d$ |
+    | `matern12` (alias `exponential`; Laplace) | $e^{-r}$ | $\mathbb{R}^d$ |
     | `tophat` | $1$ | $r < 1$ |
     | `epanechnikov` | $1 - r^2$ | $r < 1$ |
     | `linear` | $1 - r$ | $r < 1$ |
@@ -350,15 +411,28 @@ def kde_log_density(
     sharded data are combined with one `pmax` and one `psum`. The values equal the
     unsharded call's.
 
+    **Bandwidth:** `bandwidth` is always the width $h$, a standard deviation in the units of
+    the data; `bandwidth_matrix` is the covariance $H$ (variance units). Pass exactly one:
+
+    - `bandwidth=h`, a positive scalar: $H = h^2 I$;
+    - `bandwidth=(h_1, ..., h_d)`, shape (d,): $H = \operatorname{diag}(h_i^2)$;
+    - `bandwidth_matrix=H`, symmetric positive definite, shape (d, d), e.g. from
+      [`scott_bandwidth_matrix`][jaxkern.density.scott_bandwidth_matrix] or
+      `scipy.stats.gaussian_kde(...).covariance` (which reproduces SciPy).
+
+    A (d, d) array passed as `bandwidth` still means $H$ but is deprecated
+    (`DeprecationWarning`): pass it as `bandwidth_matrix`.
+
     **Arguments:**
 
     - `data`: the sample $x_j$, shape (n, d).
     - `queries`: the points $y$, shape (m, d).
-    - `bandwidth`: a positive scalar $h$ ($H = h^2 I$), per-dimension widths of shape (d,)
-      ($H = \operatorname{diag}(h_i^2)$), or a symmetric positive-definite (d, d) matrix $H$
-      (a covariance: `scipy.stats.gaussian_kde(...).covariance` reproduces SciPy).
-    - `kernel`: one of `"gaussian"`, `"exponential"`, `"tophat"`, `"epanechnikov"`,
-      `"linear"`, `"cosine"`, `"vmf"` (scalar `bandwidth` only).
+    - `bandwidth`: the width $h > 0$, a scalar or per-dimension widths of shape (d,).
+    - `bandwidth_matrix`: the covariance $H$, shape (d, d) (instead of `bandwidth`).
+    - `kernel`: one of `"rbf"`, `"matern12"`, `"tophat"`, `"epanechnikov"`, `"linear"`,
+      `"cosine"`, `"vmf"` (scalar `bandwidth` only) — the names in `KERNELS`.
+      scikit-learn's names `"gaussian"` (= `"rbf"`) and `"exponential"` (= `"matern12"`)
+      are accepted as aliases (`KERNEL_ALIASES`).
     - `weights`: non-negative weights $w_j$, shape (n,); default equal.
     - `block_size`: query and data points per tile (static).
 
@@ -370,13 +444,18 @@ def kde_log_density(
         >>> data = jnp.array([[0.0], [1.0]])
         >>> round(float(kde_log_density(data, jnp.array([[0.5]]), bandwidth=1.0)[0]), 5)
         -1.04394
+        >>> H = jnp.array([[1.0]])  # the same kernel, as a covariance
+        >>> round(float(kde_log_density(data, jnp.array([[0.5]]), bandwidth_matrix=H)[0]), 5)
+        -1.04394
 
     Parzen (1962); for the exact streaming form see Biroli & Mézard, *Kernel density
     estimators in large dimensions* (2024), where $\hat\rho_h$ is this sum.
     """
     _check_points(data, queries)
-    _check_block_size(block_size)
+    check_int("block_size", block_size, 1)
+    kernel = _kernel_name(kernel)
     profile = _profile(kernel)
+    bw = _resolve_bandwidth(bandwidth, bandwidth_matrix)
     n, d = data.shape
     log_w, log_total = _log_weights(weights, n, data.dtype)
     # Checked on a scalar, so a sharded input is never gathered onto one device for the check.
@@ -384,11 +463,12 @@ def kde_log_density(
         flag = _nonfinite(name, x)
         if flag is not None:
             log_total = eqx.error_if(log_total, flag, f"`{name}` contains NaN or inf.")
-    if kernel == "vmf" and jnp.ndim(bandwidth) != 0:
+    if kernel == "vmf" and (bw.matrix is not None or jnp.ndim(bw.widths) != 0):
+        shape = jnp.shape(bw.widths if bw.matrix is None else bw.matrix)
         raise ValueError(
-            f"`bandwidth` of the vmf kernel must be a scalar, got shape {jnp.shape(bandwidth)}."
+            f"`bandwidth` of the vmf kernel must be a scalar, got shape {shape}."
         )
-    white = _whiten(data, queries, bandwidth)
+    white = _whiten(data, queries, bw)
     log_sum = _log_kernel_sum(
         profile,
         white.queries,
@@ -399,7 +479,7 @@ def kde_log_density(
         data_sharding=row_sharding(data),
     )
     if kernel == "vmf":
-        kappa = 1 / jnp.asarray(bandwidth, data.dtype) ** 2
+        kappa = 1 / jnp.asarray(bw.widths, data.dtype) ** 2
         return log_sum - log_total + kappa + vmf_log_normalizer(kappa, d)
     return log_sum - log_total - white.log_det - jnp.asarray(profile.log_norm(d), data.dtype)
 
@@ -407,23 +487,28 @@ def kde_log_density(
 def loo_log_likelihood(
     data: Float[Array, "n d"],
     *,
-    bandwidth: Float[ArrayLike, "*b"],
-    kernel: str = "gaussian",
+    bandwidth: Float[ArrayLike, "*d"] | None = None,
+    bandwidth_matrix: Float[ArrayLike, "d d"] | None = None,
+    kernel: str = "rbf",
     block_size: int = 512,
 ) -> Float[Array, ""]:
     r"""Mean leave-one-out log-likelihood of the sample under its own KDE.
 
     $$\mathcal{L}(H) = \frac{1}{n}\sum_{i=1}^n \log \frac{1}{n-1}\sum_{j \ne i} K_H(x_i - x_j).$$
 
-    Differentiable in the bandwidth (and the data); maximising it over $H$ is the
+    Differentiable in the bandwidth (and the data); maximising it over the width $h$ is the
     likelihood cross-validation rule of
     [`loo_bandwidth`][jaxkern.density.loo_bandwidth].
 
     **Arguments:**
 
     - `data`: the sample, shape (n, d), n >= 2.
-    - `bandwidth`, `kernel`, `block_size`: as in
-      [`kde_log_density`][jaxkern.density.kde_log_density] (kernels on $\mathbb{R}^d$).
+    - `bandwidth`: the width $h$ (a standard deviation), scalar or shape (d,); or
+    - `bandwidth_matrix`: the covariance $H$, shape (d, d) — as in
+      [`kde_log_density`][jaxkern.density.kde_log_density] (pass exactly one).
+    - `kernel`, `block_size`: as in [`kde_log_density`][jaxkern.density.kde_log_density]
+      (kernels on $\mathbb{R}^d$; `"gaussian"` and `"exponential"` are aliases of `"rbf"`
+      and `"matern12"`).
 
     **Returns:** the scalar $\mathcal{L}(H)$.
 
@@ -437,15 +522,17 @@ def loo_log_likelihood(
     Duin, *On the choice of smoothing parameters for Parzen estimators* (1976).
     """
     check_ndim("data", data, 2, "(n, d)")
-    _check_block_size(block_size)
+    check_int("block_size", block_size, 1)
     if data.shape[0] < 2:
         raise ValueError(f"`data` needs at least two points, got shape {data.shape}.")
+    kernel = _kernel_name(kernel)
     if kernel == "vmf":
         raise ValueError("`kernel` 'vmf' is not supported here: its normaliser is on the sphere.")
     profile = _profile(kernel)
+    bw = _resolve_bandwidth(bandwidth, bandwidth_matrix)
     data = _check_finite("data", data)
     n, d = data.shape
-    white = _whiten(data, data, bandwidth)
+    white = _whiten(data, data, bw)
     part = _partial_lse(
         profile,
         white.queries,

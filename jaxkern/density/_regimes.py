@@ -16,7 +16,7 @@ import jax.numpy as jnp
 from jax import lax
 from jaxtyping import Array, ArrayLike, Float
 
-from .._validation import check_positive
+from .._validation import check_int, check_positive
 
 
 def tilt_entropy(b: Float[ArrayLike, "*s"]) -> Float[Array, "*s"]:
@@ -92,6 +92,7 @@ def kde_regimes(alpha: Float[ArrayLike, ""], *, iterations: int = 200) -> Regime
     *Limit theorems for sums of random exponentials*, PTRF 132 (2005).
     """
     check_positive("alpha", alpha)
+    check_int("iterations", iterations, 1)
     alpha = jnp.asarray(alpha, dtype=jnp.result_type(float))
 
     def step(_, bounds):

@@ -3,6 +3,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 from KDEpy.bw_selection import improved_sheather_jones
 from scipy.optimize import minimize_scalar
@@ -11,21 +12,24 @@ from scipy.stats import gaussian_kde
 
 from jaxkern.density import (
     isj_bandwidth,
+    kde_log_density,
     loo_bandwidth,
     loo_log_likelihood,
     scott_bandwidth,
+    scott_bandwidth_matrix,
     silverman_bandwidth,
+    silverman_bandwidth_matrix,
 )
 
-from ..helpers import FLOAT, X64, assert_close
+from ..helpers import FLOAT, X64, assert_close, check_transforms
 
 
 def _sample(seed, n, d):
     return np.random.default_rng(seed).normal(size=(n, d)) @ np.diag(np.arange(1.0, d + 1))
 
 
-@pytest.mark.parametrize(("rule", "method"), [(scott_bandwidth, "scott"),
-                                              (silverman_bandwidth, "silverman")])
+@pytest.mark.parametrize(("rule", "method"), [(scott_bandwidth_matrix, "scott"),
+                                              (silverman_bandwidth_matrix, "silverman")])
 def test_rules_match_gaussian_kde(rule, method):
     # Reference: scipy.stats.gaussian_kde(X.T, bw_method=method).covariance, run here.
     X = _sample(0, 150, 3)
@@ -33,15 +37,43 @@ def test_rules_match_gaussian_kde(rule, method):
     assert_close(rule(jnp.asarray(X, FLOAT)), ref, rtol64=1e-12, rtol32=1e-5)
 
 
-def test_rules_jit_vmap_and_bad_input():
+@pytest.mark.parametrize(("old", "new"), [(scott_bandwidth, scott_bandwidth_matrix),
+                                          (silverman_bandwidth, silverman_bandwidth_matrix)])
+def test_old_rule_names_are_deprecated_aliases(old, new):
+    X = jnp.asarray(_sample(0, 50, 2), FLOAT)
+    with pytest.warns(DeprecationWarning, match=new.__name__):
+        H = old(X)
+    np.testing.assert_array_equal(H, new(X))
+
+
+def test_rule_widths_are_the_diagonal_rule_not_the_full_matrix():
+    # The documented width form: sqrt(diag(H)) as `bandwidth=` is the KDE with the diagonal of
+    # H, which differs from the full H on correlated data (and equals it in 1-D).
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(300, 2)) @ np.array([[1.0, 0.9], [0.0, 0.4]])
+    X, Y = jnp.asarray(X, FLOAT), jnp.asarray(rng.normal(size=(40, 2)), FLOAT)
+    H = scott_bandwidth_matrix(X)
+    widths = jnp.sqrt(jnp.diagonal(H))
+    diag = kde_log_density(X, Y, bandwidth=widths)
+    assert_close(diag, kde_log_density(X, Y, bandwidth_matrix=jnp.diag(jnp.diagonal(H))),
+                 rtol32=2e-5)
+    full = kde_log_density(X, Y, bandwidth_matrix=H)
+    assert float(jnp.max(jnp.abs(full - diag))) > 0.1
+    x = X[:, :1]
+    h = jnp.sqrt(silverman_bandwidth_matrix(x)[0, 0])
+    assert_close(kde_log_density(x, Y[:, :1], bandwidth=h),
+                 kde_log_density(x, Y[:, :1], bandwidth_matrix=silverman_bandwidth_matrix(x)),
+                 rtol32=2e-5)
+
+
+@pytest.mark.parametrize("rule", [scott_bandwidth_matrix, silverman_bandwidth_matrix])
+def test_rules_transforms_and_bad_input(rule):
     X = jnp.asarray(_sample(1, 40, 2), FLOAT)
-    assert_close(jax.jit(scott_bandwidth)(X), scott_bandwidth(X))
-    batch = jnp.stack([X, 2 * X])
-    assert_close(jax.vmap(silverman_bandwidth)(batch)[1], 4 * silverman_bandwidth(X))
+    check_transforms(rule, (X,), batch=(jnp.stack([X, 2 * X]),), rtol32=2e-5)
     with pytest.raises(ValueError, match="data"):
-        scott_bandwidth(jnp.zeros((1, 2), FLOAT))
+        rule(jnp.zeros((1, 2), FLOAT))
     with pytest.raises(ValueError, match="data"):
-        silverman_bandwidth(X.at[0, 0].set(jnp.nan))
+        rule(X.at[0, 0].set(jnp.nan))
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -61,7 +93,9 @@ def test_isj_close_to_normal_reference_rule_on_gaussian_data():
     x = jax.random.normal(jax.random.key(0), (20000,), FLOAT)
     h = float(isj_bandwidth(x))
     assert abs(h / ((4 / 3) ** 0.2 * 20000**-0.2) - 1) < 0.1
-    assert_close(jax.jit(isj_bandwidth)(x), h, rtol32=1e-4)
+    # jit = eager; vmap over samples = a loop (a bisection: no gradient to check).
+    check_transforms(isj_bandwidth, (x,), batch=(jnp.stack([x, 3 * x]),), grad_argnums=None,
+                     rtol64=1e-10, rtol32=1e-4)
 
 
 def test_isj_bad_input():
@@ -69,6 +103,10 @@ def test_isj_bad_input():
         isj_bandwidth(jnp.zeros((10, 2), FLOAT))
     with pytest.raises(ValueError, match="grid_size"):
         isj_bandwidth(jnp.zeros((10,), FLOAT), grid_size=4)
+    with pytest.raises(ValueError, match="grid_size"):
+        isj_bandwidth(jnp.zeros((10,), FLOAT), grid_size=1024.0)
+    with pytest.raises(ValueError, match="iterations"):
+        isj_bandwidth(jnp.zeros((10,), FLOAT), iterations=0)
 
 
 def _numpy_loo(X, h):
@@ -84,30 +122,63 @@ def test_loo_bandwidth_matches_scipy_optimum():
     X = _sample(2, 120, 2) / 2
     ref = minimize_scalar(lambda h: -_numpy_loo(X, h), bounds=(0.05, 3.0), method="bounded",
                           options={"xatol": 1e-8}).x
-    fit = loo_bandwidth(jnp.asarray(X, FLOAT), num_steps=300, learning_rate=0.05)
+    fit = loo_bandwidth(jnp.asarray(X, FLOAT), num_steps=300)
     assert_close(fit.bandwidth, ref, rtol64=1e-4, rtol32=1e-3)
     assert_close(fit.loo_log_likelihood, _numpy_loo(X, ref), rtol64=1e-8, rtol32=1e-5)
+    assert isinstance(fit.losses, np.ndarray) and fit.losses.shape == (300,)
+    assert (fit.num_steps, fit.converged, fit.message) == (300, False, "num_steps reached")
+    # L-BFGS through jaxkern.optim.minimize stops early at the same optimum.
+    lbfgs = loo_bandwidth(jnp.asarray(X, FLOAT), num_steps=200, optimizer=optax.lbfgs(),
+                          tol=1e-9 if X64 else 1e-6, chunk_size=10)
+    assert lbfgs.converged and lbfgs.message == "tol reached" and lbfgs.num_steps < 200
+    assert_close(lbfgs.bandwidth, ref, rtol64=1e-4, rtol32=1e-3)
+
+
+def test_learning_rate_is_a_deprecated_alias():
+    X = jnp.asarray(_sample(2, 60, 1), FLOAT)
+    ref = loo_bandwidth(X, num_steps=20, optimizer=optax.adam(0.1))
+    with pytest.warns(DeprecationWarning, match="optimizer"):
+        old = loo_bandwidth(X, num_steps=20, learning_rate=0.1)
+    np.testing.assert_array_equal(old.bandwidth, ref.bandwidth)
+    np.testing.assert_array_equal(old.losses, ref.losses)
+    with pytest.raises(ValueError, match="optimizer"):
+        loo_bandwidth(X, num_steps=1, learning_rate=0.1, optimizer=optax.adam(0.1))
 
 
 def test_loo_diagonal_improves_on_scalar():
     # Property: more freedom cannot lower the optimum on anisotropic data.
     X = jnp.asarray(_sample(3, 100, 2), FLOAT)
-    scalar = loo_bandwidth(X, num_steps=150, learning_rate=0.05)
-    diag = loo_bandwidth(X, diagonal=True, num_steps=150, learning_rate=0.05)
+    scalar = loo_bandwidth(X, num_steps=150)
+    diag = loo_bandwidth(X, diagonal=True, num_steps=150)
     assert diag.bandwidth.shape == (2,)
     assert float(diag.loo_log_likelihood) >= float(scalar.loo_log_likelihood) - 1e-6
     assert float(diag.bandwidth[1]) > float(diag.bandwidth[0])
 
 
-def test_loo_gradient_is_finite_and_bad_input():
+def test_loo_log_likelihood_transforms():
+    # jit = eager, vmap over bandwidths = a loop, grad in h and in the data = finite differences.
     X = jnp.asarray(_sample(4, 30, 2), FLOAT)
-    g = jax.grad(lambda h: loo_log_likelihood(X, bandwidth=h))(jnp.asarray(0.7, FLOAT))
-    assert np.isfinite(float(g))
+    check_transforms(lambda h: loo_log_likelihood(X, bandwidth=h, block_size=16),
+                     (jnp.asarray(0.7, FLOAT),), batch=(jnp.array([0.4, 0.7, 1.3], FLOAT),),
+                     rtol32=2e-5)
+    check_transforms(lambda X: loo_log_likelihood(X, bandwidth=jnp.array([0.6, 1.1], FLOAT),
+                                                  kernel="matern12"), (X,), rtol32=2e-5)
+    # A bandwidth below its optimum has a positive derivative, above it a negative one.
+    grad = jax.jit(jax.grad(lambda h: loo_log_likelihood(X, bandwidth=h)))
+    assert float(grad(jnp.asarray(0.1, FLOAT))) > 0 > float(grad(jnp.asarray(5.0, FLOAT)))
+
+
+def test_loo_bad_input():
+    X = jnp.asarray(_sample(4, 30, 2), FLOAT)
     with pytest.raises(ValueError, match="init"):
         loo_bandwidth(X, init=-1.0, num_steps=1)
     with pytest.raises(ValueError, match="data"):
         loo_log_likelihood(X[:1], bandwidth=1.0)
-    if X64:
-        # A bandwidth below its optimum has a positive derivative.
-        assert float(g) > 0 or float(jax.grad(lambda h: loo_log_likelihood(
-            X, bandwidth=h))(jnp.asarray(0.1, FLOAT))) > 0
+    with pytest.raises(ValueError, match="num_steps"):
+        loo_bandwidth(X, num_steps=-1)
+    with pytest.raises(ValueError, match="kernel"):
+        loo_bandwidth(X, kernel="boxcar", num_steps=1)
+    with pytest.raises(ValueError, match="kernel"):
+        loo_bandwidth(X, kernel="vmf", num_steps=1)
+    with pytest.raises(ValueError, match="block_size"):
+        loo_bandwidth(X, block_size=0, num_steps=1)

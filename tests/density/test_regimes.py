@@ -8,7 +8,7 @@ import pytest
 
 from jaxkern.density import kde_regimes, tilt_entropy
 
-from ..helpers import FLOAT, assert_close
+from ..helpers import FLOAT, assert_close, check_transforms
 
 
 def _kl_mp(b):
@@ -35,10 +35,15 @@ def test_thresholds_match_mpmath_root(alpha):
     assert_close(r.h_clt, float(mp.sqrt(2) / mp.sqrt(b)), rtol64=1e-12, rtol32=1e-5)
 
 
-def test_thresholds_decrease_with_alpha_and_transform():
+def test_thresholds_decrease_with_alpha_and_transforms():
     alphas = jnp.array([0.1, 0.5, 1.0, 2.0], FLOAT)
     h_g = jax.jit(jax.vmap(lambda a: kde_regimes(a).h_g))(alphas)
     assert np.all(np.diff(np.asarray(h_g)) < 0)
+    # jit = eager and vmap = a loop; the thresholds come from a bisection (no gradient), the
+    # entropy is smooth (grad = finite differences).
+    check_transforms(kde_regimes, (jnp.asarray(0.5, FLOAT),), batch=(alphas,),
+                     grad_argnums=None)
+    check_transforms(tilt_entropy, (jnp.asarray(1.0, FLOAT),), batch=(alphas,))
     g = jax.grad(lambda b: tilt_entropy(b))(jnp.asarray(1.0, FLOAT))
     # d KL / db = (b^2 + 3b) / (2 (1 + b)^3), which is 1/4 at b = 1.
     assert_close(g, 0.25, rtol32=1e-6)
@@ -49,3 +54,5 @@ def test_bad_alpha():
         kde_regimes(0.0)
     with pytest.raises(ValueError, match="b"):
         tilt_entropy(-1.0)
+    with pytest.raises(ValueError, match="iterations"):
+        kde_regimes(0.5, iterations=0)
