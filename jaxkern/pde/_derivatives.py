@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from .._validation import check_ndim
+from .._validation import check_int, check_ndim
 
 KernelFn = Callable[[Array, Array], Array]
 
@@ -50,9 +50,11 @@ def derivative_gram(
     """
     check_ndim("x", x, 1, "(n,)")
     check_ndim("y", y, 1, "(m,)")
+    if not isinstance(orders, (tuple, list)) or len(orders) != 2:
+        raise ValueError(f"`orders` must be a pair of non-negative Python ints, got {orders!r}.")
     a, b = orders
-    if not all(isinstance(o, int) and not isinstance(o, bool) and o >= 0 for o in (a, b)):
-        raise ValueError(f"`orders` must be two non-negative Python ints, got {orders!r}.")
+    check_int("orders[0]", a, 0)
+    check_int("orders[1]", b, 0)
 
     def scalar(s, t):
         return k(s[None], t[None])

@@ -1,0 +1,138 @@
+r"""Pruning: drop the mixture components that carry almost nothing of a solution."""
+
+from __future__ import annotations
+
+import sys
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array
+
+from .._validation import check_int
+from ._collocation import collocation
+from ._mixture import is_mixture
+from ._operators import along, prior_inverse, stationary_gram
+from ._predict import posterior_mean
+from ._problem import Residual, make_problem
+from ._solution import PDESolution
+
+
+@eqx.filter_jit
+def component_shares(kernel, x: Array, U: Array, axis: int, relative_jitter: float) -> Array:
+    r"""Each mixture component's share of the posterior mean on the grid, along one axis.
+
+    With $K_d = \sum_q K_{d,q}$ the posterior mean splits into the parts
+    $K_{d,q} \times_d (K_d^{-1} \times_d U)$, one per component of axis $d$ (the other axes'
+    factors cancel against their inverses, up to the jitter). Returns each part's norm relative
+    to $\|U\|$.
+    """
+    alpha = along(prior_inverse(kernel, x, relative_jitter)[0], U, axis)
+
+    def share(q):
+        part = along(stationary_gram(kernel.select(q[None]), x, (0, 0)), alpha, axis)
+        return jnp.linalg.norm(part)
+
+    return jax.lax.map(share, jnp.arange(kernel.num_components)) / jnp.linalg.norm(U)
+
+
+def prune(
+    solution: PDESolution,
+    *,
+    tol: float = 1e-3,
+    residual: Residual | None = None,
+    newton_iterations: int = 20,
+    newton_tol: float | None = None,
+    progress: bool = False,
+) -> PDESolution:
+    r"""Drop the mixture components that carry less than `tol` of the solution, where that is safe.
+
+    Along each axis $d$ whose kernel is a mixture (it declares `num_components` and
+    `select`), the posterior mean splits into one part per component,
+    $K_{d,q} \times_d (K_d^{-1} \times_d U)$. Components whose part is below `tol` of $\|U\|$
+    are dropped (the largest is always kept) and the collocation is solved again with the
+    rest. The pruned solution is returned only where the objective $J$ of
+    [`solve`][jaxkern.pde.solve] stays finite and the posterior mean between the grid points
+    moves by less than `tol` (relative); otherwise `solution` comes back unchanged.
+
+    Minimising $J$ leaves faint components (shares near $10^{-4}$) that absorb the part of the
+    solution the collocation leaves ill-determined, and they show as smooth error; dropping
+    them is the sparsity the paper's Jeffreys prior on the weights aims at.
+    [`solve`][jaxkern.pde.solve] calls this after its fit when `prune_tol > 0`.
+
+    **Arguments:**
+
+    - `solution`: from [`solve`][jaxkern.pde.solve] (e.g. with `prune_tol=0`).
+    - `tol`: the share below which a component is dropped, and the most the solution may move
+      (keyword-only, as are the rest).
+    - `residual`: the PDE's residual; defaults to the one `solution` was solved for.
+    - `newton_iterations`, `newton_tol`: as in [`solve`][jaxkern.pde.solve].
+    - `progress`: print what pruning did to stderr.
+
+    **Returns:** a [`PDESolution`][jaxkern.pde.PDESolution] with the pruned kernels and the
+    new grid values, and the same fit record (`losses`, `num_steps`, ...).
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxkern.kernels import StudentTMixture
+        >>> from jaxkern.pde import prune, solve
+        >>> x = jnp.linspace(0.0, 1.0, 40)
+        >>> residual = lambda u, du, d2u, X: d2u[0] + 100 * jnp.sin(10 * X[0])
+        >>> k = StudentTMixture(jnp.array([1.0, 1e-6]), jnp.array([[1.6], [8.0]]),
+        ...                     jnp.array([[1.0], [1.0]]))  # a faint second component
+        >>> full = solve(residual, (x,), [(0.0, jnp.sin(10.0))], [k], num_steps=0)
+        >>> pruned = prune(full, tol=1e-2)
+        >>> pruned.kernels[0].num_components, round(float(pruned.kernels[0].means[0, 0]), 3)
+        (1, 1.6)
+
+    Fang et al., ICLR 2024, §4 (the Jeffreys prior on the mixture weights).
+    """
+    if not isinstance(solution, PDESolution):
+        raise ValueError(f"`solution` must be a PDESolution, got {type(solution).__name__}.")
+    if not 0 <= tol < 1:
+        raise ValueError(f"`tol` must be in [0, 1), got {tol!r}.")
+    check_int("newton_iterations", newton_iterations, 1)
+    if tol == 0:
+        return solution
+    residual = solution.residual if residual is None else residual
+    if residual is None:
+        raise ValueError(
+            "`residual` is needed: this `solution` does not carry the residual it solves."
+        )
+    U = solution.values
+    if newton_tol is None:
+        newton_tol = 1e3 * float(jnp.finfo(U.dtype).eps)
+    jitter = solution.relative_jitter
+    pruned, sizes, new_sizes = [], [], []
+    for d, (k, x) in enumerate(zip(solution.kernels, solution.axes)):
+        if is_mixture(k):
+            shares = np.asarray(component_shares(k, x, U, d, jitter))
+            keep = shares >= tol
+            keep[np.argmax(shares)] = True
+            sizes.append(keep.size)
+            new_sizes.append(int(keep.sum()))
+            k = k.select(jnp.asarray(np.flatnonzero(keep)))
+        pruned.append(k)
+    if sizes == new_sizes:
+        return solution
+    pruned = tuple(pruned)
+    prob = make_problem(residual, solution.axes, jitter)
+    J, new_U = collocation(pruned, U, prob, newton_iterations, newton_tol)
+    midpoints = tuple((x[1:] + x[:-1]) / 2 for x in solution.axes)
+    before = posterior_mean(solution.kernels, solution.axes, U, midpoints, jitter)
+    after = posterior_mean(pruned, solution.axes, new_U, midpoints, jitter)
+    change = float(jnp.linalg.norm(after - before) / jnp.linalg.norm(before))
+    accepted = bool(jnp.isfinite(J)) and change <= tol
+    if progress:
+        print(
+            f"pde.prune: mixture components {sizes} -> {new_sizes} move the solution by "
+            f"{change:.2e}: {'kept' if accepted else 'undone'}",
+            file=sys.stderr,
+        )
+    if not accepted:
+        return solution
+    return PDESolution(
+        solution.axes, new_U, pruned, solution.losses, jitter, solution.num_steps,
+        solution.converged, solution.message, residual,
+    )

@@ -1,0 +1,81 @@
+"""What `solve` returns: the grid values, the kernels, and the fit's record."""
+
+from __future__ import annotations
+
+import warnings
+
+import equinox as eqx
+import jax
+import numpy as np
+from jaxtyping import Array
+
+from ._problem import Residual, default_relative_jitter, relative_jitter_argument
+
+
+class PDESolution(eqx.Module):
+    """A fitted GP-HM solution: grid values, per-dimension kernels and the fit's record.
+
+    An eqx.Module, so it can be passed into jitted functions (the record and the residual are
+    static fields). Evaluate it anywhere with [`predict`][jaxkern.pde.predict] or
+    [`predict_grid`][jaxkern.pde.predict_grid]; drop faint mixture components with
+    [`prune`][jaxkern.pde.prune].
+    """
+
+    axes: tuple
+    """The grid's coordinates, one array per dimension."""
+    values: Array
+    """The solution on the grid, shape $(n_1, \\dots, n_D)$."""
+    kernels: tuple
+    """The fitted kernels, one per dimension."""
+    losses: np.ndarray
+    """The objective $J(\\theta)$ of [`solve`][jaxkern.pde.solve] before each step taken
+    (NumPy)."""
+    relative_jitter: float = eqx.field(static=True)
+    """The diagonal added to each $K_d$, relative to $k_d(0)$."""
+    num_steps: int = eqx.field(static=True)
+    """Optimiser steps taken."""
+    converged: bool = eqx.field(static=True)
+    """Whether the fit stopped early (see `message`)."""
+    message: str = eqx.field(static=True)
+    """Why the fit stopped (`jaxkern.optim.OptimResult.message`)."""
+    residual: Residual | None = eqx.field(static=True)
+    """The PDE's residual, which [`prune`][jaxkern.pde.prune] solves again; `None` if not
+    given."""
+
+    def __init__(
+        self,
+        axes: tuple,
+        values: Array,
+        kernels: tuple,
+        losses=(),
+        relative_jitter: float | None = None,
+        num_steps: int | None = None,
+        converged: bool = False,
+        message: str = "",
+        residual: Residual | None = None,
+        *,
+        jitter: float | None = None,
+    ):
+        relative_jitter = relative_jitter_argument(relative_jitter, jitter, "PDESolution")
+        self.axes = tuple(axes)
+        self.values = values
+        self.kernels = tuple(kernels)
+        self.losses = losses if isinstance(losses, jax.core.Tracer) else np.asarray(losses)
+        self.relative_jitter = (
+            default_relative_jitter(values.dtype) if relative_jitter is None
+            else float(relative_jitter)
+        )
+        self.num_steps = int(self.losses.shape[0]) if num_steps is None else int(num_steps)
+        self.converged = bool(converged)
+        self.message = str(message)
+        self.residual = residual
+
+    @property
+    def jitter(self) -> float:
+        """Deprecated name of `relative_jitter` (same meaning: relative to $k_d(0)$)."""
+        warnings.warn(
+            "`PDESolution.jitter` is deprecated: use `relative_jitter` (same meaning).",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.relative_jitter
