@@ -55,6 +55,12 @@ def run(outdir: Path) -> Iterator[tuple[str, Stop, float]]:
             yield domain, stop, seconds
 
 
+def dtype_tol(x, tol64: float, tol32: float) -> float:
+    """The tolerance for `x`'s dtype (`x` an array or a dtype): `tol64` in float64, else `tol32`."""
+    dtype = getattr(x, "dtype", x)
+    return tol64 if dtype == "float64" else tol32
+
+
 def plotting():
     """matplotlib.pyplot with a file-only backend, or None when matplotlib is not installed."""
     try:

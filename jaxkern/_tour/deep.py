@@ -15,7 +15,7 @@ from ..deep import (
     mlp,
     nngp_ntk_gram,
 )
-from . import Stop, plotting
+from . import Stop, dtype_tol, plotting
 
 ORDER = 80
 
@@ -27,7 +27,7 @@ def _ntk() -> Stop:
     k = nngp_ntk_gram(X, W_std=1.5, b_std=0.1)
     error = max(abs(float(k.nngp[0, 1]) / 0.87831846 - 1), abs(float(k.ntk[0, 1]) / 1.42256261
                                                                - 1))
-    tol = 1e-6 if X.dtype == jnp.float64 else 2e-6
+    tol = dtype_tol(X, 1e-6, 2e-6)
     return Stop("nngp_ntk_gram (ReLU, 1 hidden)", "vs neural-tangents values", error, tol)
 
 

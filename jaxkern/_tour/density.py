@@ -12,7 +12,7 @@ from ..density import (
     private_kernel_sum,
     scott_bandwidth_matrix,
 )
-from . import Stop, plotting
+from . import Stop, dtype_tol, plotting
 
 ORDER = 50
 
@@ -44,7 +44,7 @@ def _kde(outdir) -> Stop:
         fig.tight_layout()
         fig.savefig(outdir / "density_kde.png", dpi=100)
         plt.close(fig)
-    tol = 1e-10 if data.dtype == jnp.float64 else 1e-4
+    tol = dtype_tol(data, 1e-10, 1e-4)
     return Stop("kde_log_density + isj_bandwidth", "bimodal 1-D, n=2000 vs NumPy float64",
                 error, tol)
 

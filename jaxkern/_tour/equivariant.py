@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..equivariant import gaunt_product, spherical_harmonics, wigner_d
-from . import Stop, plotting
+from . import Stop, dtype_tol, plotting
 
 ORDER = 70
 LMAX = 3
@@ -18,10 +18,6 @@ def _inputs():
     x = jax.random.normal(jax.random.key(10), (8, n))
     y = jax.random.normal(jax.random.key(11), (8, n))
     return x, y
-
-
-def _tol(dtype) -> float:
-    return 1e-11 if dtype == jnp.float64 else 1e-4
 
 
 def _pointwise(outdir) -> Stop:
@@ -48,7 +44,7 @@ def _pointwise(outdir) -> Stop:
         fig.savefig(outdir / "equivariant_product.png", dpi=100)
         plt.close(fig)
     return Stop("gaunt_product (2D FFT)", f"lmax {LMAX} x {LMAX}: expansion = f g at 200 points",
-                error, _tol(x.dtype))
+                error, dtype_tol(x.dtype, 1e-11, 1e-4))
 
 
 def _equivariance() -> Stop:
@@ -64,7 +60,7 @@ def _equivariance() -> Stop:
     error = float(jnp.max(jnp.abs(rotated_first - rotated_after))
                   / jnp.max(jnp.abs(rotated_after)))
     return Stop("gaunt_product equivariance", f"lmax {LMAX}: product(Dx, Dy) = D product(x, y)",
-                error, _tol(x.dtype))
+                error, dtype_tol(x.dtype, 1e-11, 1e-4))
 
 
 def stops(outdir):

@@ -19,13 +19,9 @@ from ..features import (
     spectral_frequencies,
 )
 from ..kernels import gram, matern32, rbf
-from . import Stop, plotting
+from . import Stop, dtype_tol, plotting
 
 ORDER = 90
-
-
-def _tol(x, tol64, tol32):
-    return tol64 if x.dtype == jnp.float64 else tol32
 
 
 def _fourier(spectrum, kernel, orthogonal) -> Stop:
@@ -82,7 +78,7 @@ def _attention() -> Stop:
         ref = A @ v[:, head] / jnp.sum(A, axis=1, keepdims=True)
         error = max(error, float(jnp.max(jnp.abs(out[:, head] - ref))))
     return Stop("kernelized attention (FFT RPE)", "causal, n=100, vs dense n x n", error,
-                _tol(q, 1e-10, 1e-4))
+                dtype_tol(q, 1e-10, 1e-4))
 
 
 def _quantum() -> Stop:
@@ -94,7 +90,7 @@ def _quantum() -> Stop:
     ours = [*K[0].tolist(), float(K[1, 2]), float(K[2, 3])]
     error = float(np.max(np.abs(np.array(ours) - ref)))
     return Stop("ZZ fidelity kernel", "2 qubits vs qiskit-machine-learning", error,
-                _tol(X, 1e-8, 1e-5))
+                dtype_tol(X, 1e-8, 1e-5))
 
 
 def _classification(outdir) -> Stop:

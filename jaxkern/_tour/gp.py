@@ -10,7 +10,7 @@ import numpy as np
 
 from ..gp import fit, gp_posterior, log_marginal_likelihood
 from ..kernels import RBF, Matern52, gram
-from . import Stop, plotting
+from . import Stop, dtype_tol, plotting
 
 ORDER = 20
 
@@ -31,7 +31,7 @@ def _lml() -> Stop:
     ref = -0.5 * yy @ np.linalg.solve(K, yy) - 0.5 * np.linalg.slogdet(K)[1] - 20 * math.log(
         2 * math.pi
     )
-    tol = 1e-10 if X.dtype == jnp.float64 else 1e-4
+    tol = dtype_tol(X, 1e-10, 1e-4)
     return Stop("log_marginal_likelihood", "Matern-5/2, n=40 vs NumPy float64", abs(ours - ref)
                 / abs(ref), tol)
 

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..kernels import RBF, ArcCosine, Matern32, gram, kernel_matvec
-from . import Stop, plotting
+from . import Stop, dtype_tol, plotting
 
 ORDER = 10
 
@@ -19,7 +19,7 @@ def _matvec() -> Stop:
     blocked = kernel_matvec(k, X, X, v, block_size=512)
     dense = np.asarray(gram(k, X), np.float64) @ np.asarray(v, np.float64)
     error = np.linalg.norm(np.asarray(blocked) - dense) / np.linalg.norm(dense)
-    tol = 1e-12 if blocked.dtype == jnp.float64 else 1e-5
+    tol = dtype_tol(blocked, 1e-12, 1e-5)
     return Stop("kernel_matvec (blocked)", "Matern-3/2, n=m=3000, d=4 vs dense", error, tol)
 
 

@@ -7,7 +7,7 @@ import math
 import jax.numpy as jnp
 
 from ..pde import mixture_kernels, predict_grid, prune, solve
-from . import Stop, plotting
+from . import Stop, dtype_tol, plotting
 
 ORDER = 40
 
@@ -38,7 +38,7 @@ def _poisson(outdir) -> Stop:
         fig.tight_layout()
         fig.savefig(outdir / "pde_poisson1d.png", dpi=100)
         plt.close(fig)
-    tol = 1e-6 if x.dtype == jnp.float64 else 1e-1
+    tol = dtype_tol(x, 1e-6, 1e-1)
     return Stop("pde.solve + prune (GP-HM)", "Poisson u = sin(100x), 80 points: rel L2", error,
                 tol)
 

@@ -17,7 +17,7 @@ from ..quadrature import (
     third_order_system,
     trapezoid,
 )
-from . import Stop, plotting
+from . import Stop, dtype_tol, plotting
 
 ORDER = 30
 
@@ -48,7 +48,7 @@ def _bq_vs_trapezoid(outdir) -> Stop:
         fig.savefig(outdir / "quadrature_convergence.png", dpi=100)
         plt.close(fig)
     # float32 BQ bottoms out near the jitter (1e-6) level; float64 reaches 1e-9 at N = 17.
-    tol = 1e-8 if jnp.result_type(float) == jnp.float64 else 1e-4
+    tol = dtype_tol(jnp.result_type(float), 1e-8, 1e-4)
     return Stop("bayesian_quadrature vs trapezoid", "int_0^1 e^t cos t, N=17: BQ error",
                 errors["BQ Matérn-7/2"][2], tol)
 

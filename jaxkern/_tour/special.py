@@ -8,7 +8,7 @@ import numpy as np
 
 from ..kernels import gram, matern, matern52, rbf
 from ..special import log_ive, log_kve, vmf_fit, vmf_sample
-from . import Stop, plotting
+from . import Stop, dtype_tol, plotting
 
 ORDER = 5
 
@@ -18,7 +18,7 @@ def _log_bessel() -> Stop:
     ref = np.array([-2742.6281723677036, 2735.0260214668223])
     got = np.array([float(log_ive(1000.0, 50.0)), float(log_kve(1000.0, 50.0))])
     error = float(np.max(np.abs(got - ref) / np.abs(ref)))
-    tol = 1e-13 if jnp.result_type(float) == jnp.float64 else 1e-6
+    tol = dtype_tol(jnp.result_type(float), 1e-13, 1e-6)
     return Stop("log_ive / log_kve", "v=1000, x=50 vs mpmath (SciPy: -inf/inf)", error, tol)
 
 
@@ -27,7 +27,7 @@ def _matern(outdir) -> Stop:
     general = gram(lambda a, b: matern(a, b, nu=2.5, lengthscale=0.7), X, X)
     closed = gram(lambda a, b: matern52(a, b, lengthscale=0.7), X, X)
     error = float(jnp.max(jnp.abs(general - closed)))
-    tol = 1e-12 if general.dtype == jnp.float64 else 1e-5
+    tol = dtype_tol(general, 1e-12, 1e-5)
     plt = plotting()
     if plt is not None:
         r = jnp.linspace(0.0, 3.0, 200)

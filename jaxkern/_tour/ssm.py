@@ -19,13 +19,9 @@ from ..ssm import (
     s4d_init,
     ssm_transfer_function,
 )
-from . import Stop, plotting
+from . import Stop, dtype_tol, plotting
 
 ORDER = 60
-
-
-def _tol(x, tol64, tol32):
-    return tol64 if x.dtype == jnp.float64 else tol32
 
 
 def _kernel_vs_recurrence(init: str, method: str) -> Stop:
@@ -41,7 +37,7 @@ def _kernel_vs_recurrence(init: str, method: str) -> Stop:
     error = float(jnp.max(jnp.abs(K - y)) / jnp.max(jnp.abs(K)))
     name = "S4-PTD" if init == "ptd" else f"S4D-{init.capitalize()}"
     return Stop(f"{name} kernel ({method})", f"vs recurrence impulse response, L={L}", error,
-                _tol(K, 1e-12, 1e-4))
+                dtype_tol(K, 1e-12, 1e-4))
 
 
 def _ptd_transfer(outdir) -> Stop:
@@ -85,7 +81,7 @@ def _conv_layer(which: str) -> Stop:
     direct += np.asarray(layer.D, np.float64)[None, :] * un
     error = float(np.max(np.abs(np.asarray(y) - direct)) / np.max(np.abs(direct)))
     return Stop(f"{which} layer (FFT conv)", f"vs direct convolution, L={L}", error,
-                _tol(y, 1e-10, 1e-4))
+                dtype_tol(y, 1e-10, 1e-4))
 
 
 def _train(outdir) -> Stop:

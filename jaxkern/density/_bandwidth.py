@@ -23,6 +23,13 @@ def _covariance(data: Array) -> Array:
     return centred.T @ centred / (data.shape[0] - 1)
 
 
+def _shrunk_covariance(data, factor) -> Array:
+    """`factor(n, d)` times the sample covariance: the form of every rule-of-thumb matrix."""
+    _check_sample(data)
+    data = _check_finite("data", data)
+    return factor(*data.shape) * _covariance(data)
+
+
 def _check_sample(data) -> None:
     check_ndim("data", data, 2, "(n, d)")
     if data.shape[0] < 2:
@@ -61,10 +68,7 @@ def scott_bandwidth_matrix(data: Float[Array, "n d"]) -> Float[Array, "d d"]:
 
     Scott, *Multivariate Density Estimation* (1992), eq. 6.42.
     """
-    _check_sample(data)
-    data = _check_finite("data", data)
-    n, d = data.shape
-    return n ** (-2.0 / (d + 4)) * _covariance(data)
+    return _shrunk_covariance(data, lambda n, d: n ** (-2.0 / (d + 4)))
 
 
 def silverman_bandwidth_matrix(data: Float[Array, "n d"]) -> Float[Array, "d d"]:
@@ -73,13 +77,9 @@ def silverman_bandwidth_matrix(data: Float[Array, "n d"]) -> Float[Array, "d d"]
     $$H = \Big(\frac{n (d + 2)}{4}\Big)^{-2/(d+4)} \hat\Sigma,$$
     the AMISE-optimal Gaussian bandwidth matrix when the data are Gaussian (the matrix
     `scipy.stats.gaussian_kde(data.T, bw_method="silverman").covariance`), for
-    `bandwidth_matrix=` of [`kde_log_density`][jaxkern.density.kde_log_density].
-
-    **Widths:** `jnp.sqrt(jnp.diagonal(H))` are the per-dimension widths
-    $h_i = c\,\hat\sigma_i$ ($c^2$ the factor above) of the same rule, for `bandwidth=`
-    (a diagonal $H$). They equal `bandwidth_matrix=H` only when the sample covariance is
-    diagonal (always for d = 1); otherwise the full $H$ also follows the correlations, and
-    the two estimates differ.
+    `bandwidth_matrix=` of [`kde_log_density`][jaxkern.density.kde_log_density]. Its widths
+    for `bandwidth=` are `jnp.sqrt(jnp.diagonal(H))`, with the caveat given for
+    [`scott_bandwidth_matrix`][jaxkern.density.scott_bandwidth_matrix].
 
     **Arguments:**
 
@@ -96,10 +96,7 @@ def silverman_bandwidth_matrix(data: Float[Array, "n d"]) -> Float[Array, "d d"]
 
     Silverman, *Density Estimation for Statistics and Data Analysis* (1986), eq. 4.14.
     """
-    _check_sample(data)
-    data = _check_finite("data", data)
-    n, d = data.shape
-    return (n * (d + 2) / 4.0) ** (-2.0 / (d + 4)) * _covariance(data)
+    return _shrunk_covariance(data, lambda n, d: (n * (d + 2) / 4.0) ** (-2.0 / (d + 4)))
 
 
 def _deprecated_matrix_rule(old: str, new: str) -> None:
