@@ -3,17 +3,27 @@
 Times are medians over repeats after a warm-up call; compile time is measured apart (the first
 call of a fresh `jax.jit`, minus one run). The figure to quote is a ratio of two medians taken in
 the same process, since absolute times on shared machines are noise.
+
+The first call `time_call` makes must be the first call of that `jax.jit` in the process: a
+benchmark that needs the result calls `timed_call`, which hands back the first call's result,
+rather than calling the function once beforehand (that compiles it outside the timing and
+reports a compile time of zero). `jitted.lower(...).compile()` (as in `xla_memory`) fills the
+same caches, so a memory account taken before the timing needs `jax.clear_caches()` in between.
+`compile_time` is JAX's own account of tracing, lowering and XLA compilation, for code (such as
+a solver's Python loop over jitted chunks) that no single first call brackets.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
+import math
 import os
 import platform
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,29 +40,91 @@ def block(x: Any) -> Any:
     return x
 
 
-def time_call(fn: Callable[[], Any], *, repeats: int = 5, warmup: int = 1) -> dict[str, float]:
-    """Median and minimum wall time of `fn()` over `repeats` calls after `warmup` calls.
+def timed_call(fn: Callable[[], Any], *, repeats: int = 5,
+               warmup: int = 1) -> tuple[dict[str, float], Any]:
+    """`time_call`, and the result of the first (timed) call of `fn`.
 
-    The first call is timed apart as `first_s` (for a fresh `jax.jit` it includes compilation).
+    For benchmarks that report the value as well as the time: taking the value from a call made
+    before the timing would compile a fresh `jax.jit` there, and `compile_s` would read zero.
     """
-    start = time.perf_counter()
-    block(fn())
-    first = time.perf_counter() - start
+    with compile_time() as jax_compile:
+        start = time.perf_counter()
+        result = block(fn())
+        first = time.perf_counter() - start
     for _ in range(max(warmup - 1, 0)):
         block(fn())
-    times = []
+    times, cpu = [], []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         block(fn())
         times.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
     median = statistics.median(times)
     return {
         "median_s": median,
         "min_s": min(times),
+        # CPU time of the whole process (every thread) per call: cpu_s / median_s is how many
+        # cores the call kept busy (spinning pool threads count as busy)
+        "cpu_s": statistics.median(cpu),
         "first_s": first,
         "compile_s": max(first - median, 0.0),
+        # JAX's own account of the first call's tracing + lowering + XLA compilation; 0 for code
+        # that is not JAX or was compiled before (then compile_s is noise as well)
+        "jax_compile_s": jax_compile["compile_s"],
         "repeats": repeats,
-    }
+    }, result
+
+
+def time_call(fn: Callable[[], Any], *, repeats: int = 5, warmup: int = 1) -> dict[str, float]:
+    """Median and minimum wall time of `fn()` over `repeats` calls after `warmup` calls.
+
+    The first call is timed apart as `first_s` (for a fresh `jax.jit` it includes compilation);
+    `compile_s` is `first_s` minus the median, `jax_compile_s` JAX's own account of the
+    compilation in the first call (see `compile_time`). `cpu_s` is the median CPU time of the
+    process per call, every thread counted: `cpu_s / median_s` says how many cores the call
+    kept busy (below its thread count when other work shares the cores).
+    """
+    return timed_call(fn, repeats=repeats, warmup=warmup)[0]
+
+
+_COMPILE_EVENTS = (
+    "/jax/core/compile/jaxpr_trace_duration",
+    "/jax/core/compile/jaxpr_to_mlir_module_duration",
+    "/jax/core/compile/backend_compile_duration",
+)
+
+
+@contextlib.contextmanager
+def compile_time() -> Iterator[dict[str, float]]:
+    """Wall time JAX spends tracing, lowering and compiling inside the `with` block.
+
+    Yields a dict that holds, once the block exits, `compile_s` (the union of the time spans JAX
+    reports through `jax.monitoring` for jaxpr tracing, MLIR lowering and XLA compilation; nested
+    spans, such as an inner jit traced inside an outer one, are counted once) and
+    `compilations` (XLA compilations started). Cache hits report no span.
+    """
+    spans: list[tuple[float, float]] = []
+    backend = []
+
+    def listen(event: str, start: float, end: float, **kwargs: Any) -> None:
+        if event in _COMPILE_EVENTS:
+            spans.append((start, end))
+            if event == _COMPILE_EVENTS[2]:
+                backend.append(end - start)
+
+    out: dict[str, float] = {}
+    jax.monitoring.register_event_time_span_listener(listen)
+    try:
+        yield out
+    finally:
+        jax.monitoring.unregister_event_time_span_listener(listen)
+        total, reach = 0.0, -math.inf
+        for start, end in sorted(spans):
+            if end > reach:
+                total += end - max(start, reach)
+                reach = end
+        out["compile_s"] = total
+        out["compilations"] = len(backend)
 
 
 def xla_memory(jitted: Any, *args: Any) -> dict[str, float]:
@@ -85,6 +157,8 @@ def machine() -> dict[str, Any]:
         "backend": jax.default_backend(),
         "device": str(jax.devices()[0].device_kind),
         "cpu_count": os.cpu_count(),
+        # other work on the machine: absolute times (not the ratios) move with it
+        "load_average_1_5_15_min": os.getloadavg() if hasattr(os, "getloadavg") else None,
         "python": platform.python_version(),
         "platform": platform.platform(),
         "x64": bool(jax.config.jax_enable_x64),

@@ -5,7 +5,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.signal
-from jax.test_util import check_grads
 from scipy.spatial.transform import Rotation
 
 from jaxkern.equivariant import (
@@ -19,7 +18,7 @@ from jaxkern.equivariant import (
     to_e3nn,
     wigner_d,
 )
-from tests.helpers import FLOAT, X64, assert_close, grad_check_eps
+from tests.helpers import FLOAT, X64, assert_close, check_transforms, count_compiles
 
 L1, L2 = 3, 2
 
@@ -177,17 +176,53 @@ def test_powers():
 
 def test_transforms():
     x, y = _coeffs(2, batch=(3, 2)), _coeffs(1, batch=(3, 2), seed=1)
+    tol = dict(atol64=1e-14, atol32=1e-6)
+    # jit, vmap over a leading axis, and gradients in both inputs; both methods.
+    check_transforms(lambda a, b: {m: gaunt_product(a, b, lmax_out=2, method=m)
+                                   for m in ("fft", "direct")},
+                     (x[0], y[0]), batch=(x, y), grad_argnums=(0, 1), **tol)
     f = jax.jit(lambda a, b: gaunt_product(a, b, lmax_out=2))
-    assert_close(jax.vmap(f)(x, y), f(x, y), atol64=1e-14, atol32=1e-6)
     assert_close(f(x, y[:, :1]), f(x, jnp.broadcast_to(y[:, :1], y.shape)), atol32=1e-6)
-    check_grads(jax.jit(lambda a, b: gaunt_product(a, b, lmax_out=2)), (x[0], y[0]), order=1,
-                modes=["rev"], eps=grad_check_eps(), atol=1e-2, rtol=1e-2)
-    check_grads(jax.jit(lambda a: gaunt_powers(a, max_power=2)), (x[0, 0],), order=1,
-                modes=["rev"],
-                eps=grad_check_eps(), atol=1e-2, rtol=1e-2)
-    check_grads(jax.jit(lambda a: fourier_to_sh(sh_to_fourier(a) ** 2, lmax=1)), (x[0, 0],),
-                order=1,
-                modes=["rev"], eps=grad_check_eps(), atol=1e-2, rtol=1e-2)
+    check_transforms(gaunt_powers, (x[0, 0],), batch=(x[:, 0],), kwargs=dict(max_power=2),
+                     atol64=1e-13, atol32=1e-5)
+    # The Fourier conversions: complex values out of sh_to_fourier, complex ones into
+    # fourier_to_sh.
+    check_transforms(sh_to_fourier, (x[0, 0],), batch=(x[:, 0],), **tol)
+    F = sh_to_fourier(x[:, 0]) ** 2
+    check_transforms(fourier_to_sh, (F[0],), batch=(F,), kwargs=dict(lmax=1), **tol)
+
+
+def test_tables_are_built_once_and_nothing_recompiles():
+    # DESIGN.md: constant tables are built once per static size in NumPy and cached. A second
+    # call at the same degrees with new values must not retrace; a retrace at a new batch shape
+    # must find every table in the cache (no builder runs again).
+    from jaxkern.equivariant import _fourier, _gaunt
+
+    builders = [_gaunt.synthesis_table, _gaunt.analysis_table, _gaunt._gaunt_table,
+                _fourier.forward_table, _fourier.back_table, _fourier.gather_index,
+                _fourier.scatter_index]
+    product, compiles = count_compiles(lambda a, b: (gaunt_product(a, b, lmax_out=3),
+                                                     gaunt_product(a, b, method="direct")))
+    powers, power_compiles = count_compiles(lambda a: gaunt_powers(a, max_power=3))
+    x, y = _coeffs(3, batch=(2,), seed=4), _coeffs(2, batch=(2,), seed=5)
+    product(x, y)
+    powers(x)
+    misses = [f.cache_info().misses for f in builders]
+    for seed in (6, 7):
+        product(_coeffs(3, batch=(2,), seed=seed), _coeffs(2, batch=(2,), seed=seed + 10))
+        powers(_coeffs(3, batch=(2,), seed=seed))
+    assert compiles() == 1 and power_compiles() == 1
+    hits = [f.cache_info().hits for f in builders]
+    product(_coeffs(3, batch=(5,)), _coeffs(2, batch=(5,), seed=1))  # new shape: a retrace
+    powers(_coeffs(3, batch=(5,)))
+    assert compiles() == 2 and power_compiles() == 2
+    assert [f.cache_info().misses for f in builders] == misses
+    # The tables a trace asks for directly (forward_table and back_table are only read
+    # while the composed tables are built).
+    assert all(f.cache_info().hits > h for f, h in zip(builders, hits)
+               if f not in (_fourier.forward_table, _fourier.back_table))
+    G = gaunt_coefficients(3, 2, 5)
+    assert gaunt_coefficients(3, 2, 5) is G and not G.flags.writeable
 
 
 def test_bad_input():

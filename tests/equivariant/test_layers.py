@@ -1,6 +1,5 @@
 """Equivariant layers: feature interaction, convolution, many-body; and scale_degrees."""
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -18,7 +17,7 @@ from jaxkern.equivariant import (
     spherical_harmonics,
     wigner_d,
 )
-from tests.helpers import FLOAT, assert_close
+from tests.helpers import FLOAT, assert_close, check_transforms
 
 C = 3
 
@@ -43,6 +42,8 @@ def test_scale_degrees():
     assert_close(out, [0, 10, 20, 30, -4, -5, -6, -7, -8])
     with pytest.raises(ValueError, match="weights"):
         scale_degrees(x, jnp.ones(2, FLOAT))
+    w = jnp.array([[1.0, 10.0, -1.0], [0.5, 2.0, 3.0]], FLOAT)
+    check_transforms(scale_degrees, (x, w[0]), batch=(jnp.stack([x, -x]), w), grad_argnums=(0, 1))
 
 
 def test_interaction_is_weighted_product_and_equivariant():
@@ -55,8 +56,9 @@ def test_interaction_is_weighted_product_and_equivariant():
     _, D = _rotation(3)
     assert_close(layer(_rotate(x, D), _rotate(y, D)), _rotate(out, D), atol64=1e-12,
                  atol32=2e-5)
-    grads = eqx.filter_grad(lambda m: jnp.sum(m(x, y) ** 2))(layer)
-    assert np.all(np.isfinite(grads.weights1)) and grads.weights1.shape == (C, 3)
+    # jit, vmap over the leading axis, and gradients in the weights and both inputs.
+    check_transforms(lambda m, x, y: m(x, y), (layer, x[0], y[0]), batch=(layer, x, y),
+                     in_axes=(None, 0, 0), grad_argnums=(0, 1, 2), atol64=1e-14, atol32=1e-6)
 
 
 def test_convolution_matches_loop_and_is_equivariant():
@@ -82,8 +84,14 @@ def test_convolution_matches_loop_and_is_equivariant():
     moved = pos @ R.T + jnp.array([[1.0, -2.0, 0.5]], FLOAT)
     assert_close(conv(_rotate(x, D), moved, senders, receivers), _rotate(out, D),
                  atol64=1e-12, atol32=5e-5)
-    grads = eqx.filter_grad(lambda m: jnp.sum(m(x, pos, senders, receivers) ** 2))(conv)
-    assert np.all(np.isfinite(grads.radial))
+    # jit, vmap over feature sets, and gradients in the radial weights, features and positions;
+    # the pure function likewise in its edge weights and vectors.
+    xs = jnp.stack([x, _features((4, C, 4), seed=5)])
+    check_transforms(lambda m, x, p: m(x, p, senders, receivers), (conv, x, pos),
+                     batch=(conv, xs, pos), in_axes=(None, 0, None), grad_argnums=(0, 1, 2),
+                     atol64=1e-13, atol32=1e-5)
+    check_transforms(lambda x, v, w: gaunt_convolution(x, v, w, senders, receivers, lmax_out=2),
+                     (x, vec, w), grad_argnums=(0, 1, 2), atol64=1e-13, atol32=1e-5)
 
 
 def test_convolution_bad_input():
@@ -108,5 +116,6 @@ def test_many_body_is_weighted_powers_and_equivariant():
     assert_close(out, manual, atol64=1e-13, atol32=1e-5)
     _, D = _rotation(2)
     assert_close(layer(_rotate(x, D)), _rotate(out, D), atol64=1e-12, atol32=5e-5)
-    batched = jax.vmap(eqx.filter_jit(layer))(x)
-    assert_close(batched, out, atol64=1e-13, atol32=1e-5)
+    assert_close(jax.vmap(layer)(x), out, atol64=1e-13, atol32=1e-5)
+    check_transforms(lambda m, x: m(x), (layer, x[0]), batch=(layer, x), in_axes=(None, 0),
+                     grad_argnums=(0, 1), atol64=1e-13, atol32=1e-5)

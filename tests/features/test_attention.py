@@ -13,7 +13,7 @@ from jaxkern.features import (
     spectral_frequencies,
 )
 
-from ..helpers import FLOAT, X64, assert_close
+from ..helpers import FLOAT, X64, assert_close, check_transforms
 
 N, H, D, DV, M = 37, 2, 4, 3, 8  # n is not a power of two
 
@@ -108,13 +108,20 @@ def test_approximates_exact_softmax_attention(getkey):
 def test_batch_jit_and_vmap(getkey):
     q, k, v, bias = _inputs(getkey, n=9)
     key = getkey()
-    f = lambda q, k, v: kernelized_attention(q, k, v, key=key, num_features=M,
-                                             rpe_bias=bias[0], causal=True)
+
+    def f(q, k, v, bias):
+        return kernelized_attention(q, k, v, key=key, num_features=M, rpe_bias=bias, causal=True)
+
     qb, kb, vb = (jnp.stack([a, 2 * a]) for a in (q, k, v))
-    batched = f(qb, kb, vb)  # a leading batch axis
-    assert_close(jax.jit(jax.vmap(f))(qb, kb, vb), batched, rtol32=1e-5, atol32=1e-6)
+    # jit, vmap over a batch of sequences, and gradients in q, k, v and the bias.
+    check_transforms(f, (q, k, v, bias[0]), batch=(qb, kb, vb, bias[0]),
+                     in_axes=(0, 0, 0, None), grad_argnums=(0, 1, 2, 3), rtol32=1e-5,
+                     atol32=1e-6, rtol64=1e-11, atol64=1e-12)
+    batched = f(qb, kb, vb, bias[0])  # a leading batch axis is handled natively
+    assert_close(jax.jit(jax.vmap(f, (0, 0, 0, None)))(qb, kb, vb, bias[0]), batched,
+                 rtol32=1e-5, atol32=1e-6, rtol64=1e-11, atol64=1e-12)
     # One head given as (n, d) equals head 0 of the multi-head call with a shared bias.
-    one = f(q[:, 0], k[:, 0], v[:, 0])
+    one = f(q[:, 0], k[:, 0], v[:, 0], bias[0])
     assert_close(one, batched[0, :, 0], rtol32=1e-5, atol32=1e-6)
 
 
@@ -130,8 +137,11 @@ def test_attention_layer(getkey):
     # Causality: changing the last token leaves the earlier outputs unchanged.
     out2 = layer(x.at[-1].set(3.0), key=key)
     assert_close(out2[:-1], out[:-1], rtol64=1e-9, rtol32=1e-4, atol64=1e-10, atol32=1e-5)
+    # jit, and gradients in every parameter and the input against finite differences.
+    check_transforms(lambda m, x: m(x, key=key), (layer, x), grad_argnums=(0, 1),
+                     rtol64=1e-11, atol64=1e-12, atol32=1e-6)
     g = jax.jit(jax.grad(lambda b: jnp.sum(_with_bias(layer, b)(x, key=key) ** 2)))(layer.rpe_bias)
-    assert g.shape == layer.rpe_bias.shape and bool(jnp.all(jnp.isfinite(g)))
+    assert g.shape == layer.rpe_bias.shape
     # Only the central 2n - 1 offsets of the learned bias are used.
     assert bool(jnp.all(g[:, : 16 - 11] == 0)) and bool(jnp.any(g[:, 16 - 11: 16 + 10] != 0))
     with pytest.raises(ValueError, match="max_length"):

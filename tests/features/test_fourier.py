@@ -7,12 +7,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.stats
-from jax.test_util import check_grads
 
 from jaxkern.features import fourier_features, softmax_features, spectral_frequencies
 from jaxkern.kernels import gram, matern12, matern32, matern52, rbf
 
-from ..helpers import FLOAT, assert_close, grad_check_eps, points
+from ..helpers import FLOAT, assert_close, check_transforms, points
 
 SEEDS = 1000
 
@@ -94,19 +93,21 @@ def test_fourier_diagonal_is_exact(getkey):
 def test_fourier_transforms(getkey):
     X = points(getkey(), 4, 3)
     W = spectral_frequencies(3, key=getkey(), num_features=5, dtype=FLOAT)
-    f = lambda X, ls: fourier_features(X, W, lengthscale=ls)
     ls = jnp.array([0.7, 1.1, 1.9], FLOAT)
-    assert_close(jax.jit(f)(X, ls), f(X, ls))
-    batched = jax.vmap(lambda x: f(x[None], ls)[0])(X)
-    assert_close(batched, f(X, ls))
-    check_grads(lambda X, ls: jnp.sum(f(X, ls) ** 3), (X, ls), order=1, modes=["rev"],
-                eps=grad_check_eps(), rtol=1e-2 if FLOAT == jnp.float32 else 1e-5)
+    var = jnp.asarray(1.3, FLOAT)
+    # jit, vmap over point sets, and gradients in the points, frequencies and hyperparameters.
+    check_transforms(lambda X, W, ls, var: fourier_features(X, W, lengthscale=ls, variance=var),
+                     (X, W, ls, var), batch=(jnp.stack([X, -X]), W, ls, var),
+                     in_axes=(0, None, None, None), grad_argnums=(0, 1, 2, 3))
 
 
 def test_frequencies_jit_and_vmap_over_keys():
     keys = jax.random.split(jax.random.key(0), 2)
-    draw = jax.jit(lambda k: spectral_frequencies(2, key=k, num_features=4, orthogonal=True))
-    assert_close(jax.vmap(draw)(keys)[1], draw(keys[1]))
+
+    def draw(key):
+        return spectral_frequencies(2, key=key, num_features=4, orthogonal=True, dtype=FLOAT)
+
+    check_transforms(draw, (keys[0],), batch=(keys,), grad_argnums=None)
 
 
 def test_fourier_bad_input():
@@ -143,8 +144,9 @@ def test_softmax_hyperbolic_has_lower_variance(getkey):
 def test_softmax_features_transforms_and_errors(getkey):
     X = points(getkey(), 3, 2, scale=0.5)
     W = spectral_frequencies(2, key=getkey(), num_features=6, dtype=FLOAT)
-    assert_close(jax.jit(softmax_features)(X, W), softmax_features(X, W))
-    check_grads(lambda X: jnp.sum(softmax_features(X, W, hyperbolic=True)), (X,), order=1,
-                modes=["rev"], eps=grad_check_eps(), rtol=1e-2 if FLOAT == jnp.float32 else 1e-5)
+    for hyperbolic in (False, True):
+        check_transforms(softmax_features, (X, W), batch=(jnp.stack([X, -X]), W),
+                         in_axes=(0, None), grad_argnums=(0, 1),
+                         kwargs=dict(hyperbolic=hyperbolic))
     with pytest.raises(ValueError, match="frequencies"):
         softmax_features(jnp.ones((3, 5)), W)

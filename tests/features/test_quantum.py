@@ -4,7 +4,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from jax.test_util import check_grads
 
 from jaxkern.features import (
     QuantumKernel,
@@ -15,7 +14,7 @@ from jaxkern.features import (
 )
 from jaxkern.kernels import gram
 
-from ..helpers import FLOAT, X64, assert_close, grad_check_eps
+from ..helpers import FLOAT, X64, assert_close, check_transforms
 
 # The training points (qiskit-machine-learning's quantum-kernel tutorial data).
 XTR = [[3.07876080, 1.75929189], [6.03185789, 5.27787566], [6.22035345, 2.70176968],
@@ -72,11 +71,16 @@ def test_gram_properties_and_pairwise_kernel(getkey):
 
 def test_transforms(getkey):
     X = jax.random.uniform(getkey(), (4, 2), FLOAT, 0, 2 * jnp.pi)
-    assert_close(jax.jit(fidelity_gram)(X), fidelity_gram(X), rtol32=1e-5, atol32=1e-6)
-    rows = jax.jit(jax.vmap(lambda x: fidelity_gram(x[None], X)[0]))(X)
-    assert_close(rows, fidelity_gram(X), rtol32=1e-5, atol32=1e-6)
-    check_grads(jax.jit(fidelity_kernel), (X[0], X[1]), order=1, modes=["rev"],
-                eps=grad_check_eps(), rtol=2e-2 if FLOAT == jnp.float32 else 1e-5)
+    tol = dict(rtol32=1e-5, atol32=1e-6, rtol64=1e-12, atol64=1e-13)
+    # The Gram matrix: jit, rows by vmap, gradients in both point sets.
+    check_transforms(lambda x, Y: fidelity_gram(x[None], Y, entanglement="linear")[0],
+                     (X[0], X), batch=(X, X), in_axes=(0, None), grad_argnums=(0, 1), **tol)
+    check_transforms(fidelity_kernel, (X[0], X[1]), batch=(X, X[1]), in_axes=(0, None),
+                     grad_argnums=(0, 1), grad_rtol32=2e-2, **tol)
+    # The state vector: complex values, differentiated in the point.
+    check_transforms(feature_map_state, (X[0],), batch=(X,), grad_rtol32=2e-2, **tol)
+    check_transforms(lambda x, y: QuantumKernel(2, reps=1)(x, y), (X[0], X[1]),
+                     batch=(X, X[1]), in_axes=(0, None), grad_argnums=(0, 1), **tol)
 
 
 @pytest.mark.skipif(not X64, reason="float64 accuracy target")

@@ -5,12 +5,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from jax.test_util import check_grads
 
 from jaxkern.features import SNNK, neural_network_kernel, snnk_features, spectral_frequencies
 from jaxkern.kernels import arccos, gram
 
-from ..helpers import FLOAT, assert_close, grad_check_eps, points
+from ..helpers import FLOAT, assert_close, check_transforms, points
 
 SEEDS = 400
 
@@ -94,19 +93,26 @@ def test_snnk_transforms(getkey):
     X = points(getkey(), 4, 3, scale=0.5)
     out = jax.vmap(layer)(X)
     assert out.shape == (4, 2) and out.dtype == FLOAT
-    assert_close(eqx.filter_jit(lambda lay, X: jax.vmap(lay)(X))(layer, X), out)
     grads = eqx.filter_jit(eqx.filter_grad(lambda lay: jnp.sum(jax.vmap(lay)(X) ** 2)))(layer)
     assert bool(jnp.all(grads.frequencies == 0))  # the random draw is not trained
-    assert bool(jnp.all(jnp.isfinite(grads.weight)))
+
+    # jit, vmap over inputs, and gradients in the trained weights and the input.
+    def call(weight, bias, x):
+        return eqx.tree_at(lambda m: (m.weight, m.bias), layer, (weight, bias))(x)
+
+    check_transforms(call, (layer.weight, layer.bias, X[0]),
+                     batch=(layer.weight, layer.bias, X), in_axes=(None, None, 0),
+                     grad_argnums=(0, 1, 2), atol32=1e-6)
+    # The pure functions, in every argument.
     om = spectral_frequencies(4, key=getkey(), num_features=8, dtype=FLOAT)
-    W, b = points(getkey(), 2, 3, scale=0.5), jnp.zeros(2, FLOAT)
+    W, b = points(getkey(), 2, 3, scale=0.5), jnp.asarray([0.1, -0.2], FLOAT)
+    def every_activation(X, W, b, om):
+        return {a: (snnk_features(X, W, b, om, activation=a),
+                    neural_network_kernel(X, W, b, activation=a))
+                for a in ("relu", "exp", "cos", "sin")}
 
-    def f(X, W):
-        feats = snnk_features(X, W, b, om, activation="sin")
-        return jnp.sum(feats.inputs @ feats.weights.T)
-
-    check_grads(jax.jit(f), (X, W), order=1, modes=["rev"], eps=grad_check_eps(),
-                rtol=2e-2 if FLOAT == jnp.float32 else 1e-5)
+    check_transforms(every_activation, (X, W, b, om), batch=(jnp.stack([X, -X]), W, b, om),
+                     in_axes=(0, None, None, None), grad_argnums=(0, 1, 2, 3), grad_rtol32=2e-2)
 
 
 def test_snnk_bad_input(getkey):

@@ -1,5 +1,6 @@
 """gram, gram_diag and kernel_matvec: agreement, bounded memory, sharding, bad inputs."""
 
+import functools
 import os
 import subprocess
 import sys
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 
 from jaxkern import kernels as K
-from tests.helpers import FLOAT, X64, assert_close, points
+from tests.helpers import FLOAT, X64, assert_close, check_transforms, count_compiles, points
 
 
 def test_gram_matches_loops(getkey):
@@ -33,6 +34,17 @@ def test_kernel_matvec_equals_dense(getkey, n, m, block, rhs):
                  rtol64=1e-12, rtol32=2e-5, atol64=1e-13, atol32=1e-5)
 
 
+def test_gram_transforms(getkey):
+    X, Y = points(getkey(), 4, 2), points(getkey(), 3, 2)
+    Xb = jnp.stack([X, 0.5 * X])
+    for k in (K.Matern32(lengthscale=0.9, variance=1.1) + K.Linear(bias=0.2),
+              functools.partial(K.rational_quadratic, alpha=0.7)):
+        check_transforms(K.gram, (k, X, Y), batch=(k, Xb, Y), in_axes=(None, 0, None),
+                         grad_argnums=(0, 1, 2), rtol32=2e-5, atol32=1e-6)
+        check_transforms(K.gram_diag, (k, X), batch=(k, Xb), in_axes=(None, 0),
+                         grad_argnums=(0, 1))
+
+
 def test_kernel_matvec_jit_vmap_grad(getkey):
     X, Y = points(getkey(), 20, 2), points(getkey(), 13, 2)
     v = jax.random.normal(getkey(), (13,), dtype=X.dtype)
@@ -43,14 +55,31 @@ def test_kernel_matvec_jit_vmap_grad(getkey):
     def dense(k, X, v):
         return jnp.sum((K.gram(k, X, Y) @ v) ** 2)
 
+    # Reference: the gradient of the dense product, in the kernel, X and v.
     k = K.Matern32(lengthscale=0.9, variance=1.1)
     g_blocked = jax.jit(jax.grad(blocked, argnums=(0, 1, 2)))(k, X, v)
     g_dense = jax.jit(jax.grad(dense, argnums=(0, 1, 2)))(k, X, v)
     for a, b in zip(jax.tree.leaves(g_blocked), jax.tree.leaves(g_dense)):
         assert_close(a, b, rtol64=1e-10, rtol32=1e-4, atol32=1e-4)
     V = jax.random.normal(getkey(), (4, 13), dtype=X.dtype)
-    batched = jax.jit(jax.vmap(lambda u: K.kernel_matvec(k, X, Y, u, block_size=6)))(V)
-    assert_close(batched, (K.gram(k, X, Y) @ V.T).T, rtol64=1e-12, rtol32=2e-5)
+    check_transforms(lambda k, X, Y, v: K.kernel_matvec(k, X, Y, v, block_size=6), (k, X, Y, v),
+                     batch=(k, X, Y, V), in_axes=(None, None, None, 0),
+                     grad_argnums=(0, 1, 2, 3), rtol32=2e-5, atol32=1e-5)
+
+
+@pytest.mark.parametrize("n, m, block, rhs", [(37, 23, 8, ()), (16, 16, 16, (3,)),
+                                              (5, 40, 64, ()), (50, 9, 7, (3,))])
+def test_kernel_matvec_does_not_recompile(getkey, n, m, block, rhs):
+    # Each padding (none, rows only, columns only, both) compiles once: new values of X, Y, v
+    # and of the kernel's hyperparameters reuse the compiled blocked product.
+    f, compiles = count_compiles(lambda k, X, Y, v: K.kernel_matvec(k, X, Y, v, block_size=block))
+    for scale in (1.0, 0.5):
+        X, Y = points(getkey(), n, 3), points(getkey(), m, 3)
+        v = jax.random.normal(getkey(), (m,) + rhs, dtype=X.dtype)
+        k = K.RBF(lengthscale=1.2 * scale) + K.ArcCosine(order=1)
+        assert_close(f(k, X, Y, v), K.gram(k, X, Y) @ v, rtol64=1e-12, rtol32=2e-5,
+                     atol64=1e-13, atol32=1e-5)
+    assert compiles() == 1
 
 
 def test_kernel_matvec_memory_is_blocked():

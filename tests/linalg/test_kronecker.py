@@ -6,7 +6,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from jax.test_util import check_grads
 
 from jaxkern.kernels import Matern52, gram
 from jaxkern.linalg import (
@@ -20,7 +19,7 @@ from jaxkern.linalg import (
     kron_solve,
 )
 
-from ..helpers import FLOAT, X64, assert_close, grad_check_eps, points
+from ..helpers import FLOAT, assert_close, check_transforms, points
 
 
 def _spd_factors(getkey, sizes):
@@ -76,20 +75,37 @@ def test_solve_inverts_matvec(getkey):
     assert_close(back, v, rtol64=1e-10, rtol32=1e-3, atol32=1e-4)
 
 
+def _sym(A):
+    return (A + A.T) / 2
+
+
+# Each function of (A, B, v, shift) for the factors A (3 x 3), B (4 x 4): the factors enter
+# symmetrised, so that finite differences stay in the space the factorisations read.
+KRON_FUNCTIONS = {
+    "kron_matvec": lambda A, B, v, s: kron_matvec([A, B], v),
+    "apply_along_axes": lambda A, B, v, s: apply_along_axes([A, B], v.reshape(3, 4)),
+    "kron_solve": lambda A, B, v, s: kron_solve(kron_cholesky([_sym(A), _sym(B)], jitter=0.0), v),
+    "kron_logdet": lambda A, B, v, s: kron_logdet(kron_cholesky([_sym(A), _sym(B)], jitter=0.0)),
+    "kron_shifted_solve": lambda A, B, v, s: kron_shifted_solve(kron_eigh([_sym(A), _sym(B)]), v,
+                                                                shift=s),
+    "kron_shifted_logdet": lambda A, B, v, s: kron_shifted_logdet(kron_eigh([_sym(A), _sym(B)]),
+                                                                  shift=s),
+}
+
+
 def test_jit_vmap_grad(getkey):
-    factors = _spd_factors(getkey, (3, 4))
+    # jit, vmap over right-hand sides, and gradients in both factors, v and the shift, of all
+    # the functions at once (one compilation; a failure names the output).
+    A, B = _spd_factors(getkey, (3, 4))
     V = jax.random.normal(getkey(), (2, 12), dtype=FLOAT)
-    eig = kron_eigh(factors)
-    f = jax.jit(lambda v: kron_shifted_solve(eig, v, shift=0.5))
-    batched = jax.vmap(f)(V)
-    assert_close(batched[1], f(V[1]), rtol64=1e-12, rtol32=1e-5)
-    chol = kron_cholesky(factors, jitter=0.0)
-    assert_close(jax.vmap(lambda v: kron_solve(chol, v))(V)[0], kron_solve(chol, V[0]))
-    check_grads(lambda A, B, v: kron_matvec([A, B], v), (factors[0], factors[1], V[0]),
-                order=1, modes=["rev"], eps=grad_check_eps(), atol=1e-2, rtol=1e-2)
-    check_grads(lambda A: kron_logdet(kron_cholesky([A, factors[1]], jitter=0.0)),
-                (factors[0],), order=1, modes=["rev"], eps=grad_check_eps(),
-                atol=1e-2 if not X64 else 1e-5, rtol=1e-2 if not X64 else 1e-5)
+    shift = jnp.asarray(0.5, FLOAT)
+
+    def every_function(*args):
+        return {name: f(*args) for name, f in KRON_FUNCTIONS.items()}
+
+    check_transforms(every_function, (A, B, V[0], shift), batch=(A, B, V, shift),
+                     in_axes=(None, None, 0, None), grad_argnums=(0, 1, 2, 3),
+                     rtol64=1e-11, rtol32=1e-5, atol64=1e-12, atol32=1e-5)
 
 
 def test_bad_inputs(getkey):

@@ -10,7 +10,7 @@ import pytest
 from sklearn.gaussian_process.kernels import Matern as SkMatern
 
 from jaxkern.kernels import Matern, gram, matern, matern12, matern32, matern52, rbf
-from tests.helpers import FLOAT, X64, points, tol
+from tests.helpers import FLOAT, X64, check_transforms, points, tol
 
 
 @pytest.mark.parametrize(("nu", "closed"), [(0.5, matern12), (1.5, matern32), (2.5, matern52)])
@@ -60,8 +60,10 @@ def test_module_jit_vmap_and_psd(getkey):
     assert float(jnp.linalg.eigvalsh(K).min()) > -tol(1e-10, 1e-4)
     row = jax.vmap(lambda b: kernel(X[0], b))(X)
     np.testing.assert_allclose(row, K[0], rtol=tol(1e-13, 1e-5))
-    grads = eqx.filter_jit(eqx.filter_grad(lambda k: jnp.sum(gram(k, X, X))))(kernel)
-    assert np.isfinite(float(grads.nu)) and float(grads.nu) != 0
+    # jit, vmap over points, and gradients in the points and every parameter (nu included,
+    # through log K_nu's order derivative) against finite differences.
+    check_transforms(lambda k, x, y: k(x, y), (kernel, X[0], X[1]), batch=(kernel, X[:2], X[1]),
+                     in_axes=(None, 0, None), grad_argnums=(0, 1, 2))
 
 
 def test_bad_input():

@@ -12,7 +12,7 @@ import pytest
 import scipy.special as sc
 
 from jaxkern.special import vmf_fit, vmf_log_normalizer, vmf_log_prob, vmf_sample
-from tests.helpers import FLOAT, X64, tol
+from tests.helpers import FLOAT, X64, check_transforms, tol
 
 
 def _mp_log_normalizer(kappa, d):
@@ -94,6 +94,29 @@ def test_fit_solves_the_likelihood_equation(getkey):
     k = float(fit.kappa)
     a = float(mpmath.besseli(8, k) / mpmath.besseli(7, k))
     assert abs(a - rbar) < tol(1e-12, 1e-5)
+
+
+def test_transforms(getkey):
+    # The normaliser and the density in one compilation (the density calls the normaliser):
+    # jit, vmap over kappa, and gradients in kappa, the points and mu.
+    X = vmf_sample(jnp.asarray([0.0, 0.6, 0.8], FLOAT), 3.0, 4, key=getkey())
+    mu = jnp.asarray([0.48, 0.6, 0.64], FLOAT)
+    kappa = jnp.asarray([0.7, 30.0], FLOAT)
+
+    def both(kappa, X, mu):
+        return vmf_log_normalizer(kappa, 3), vmf_log_prob(X, mu, kappa[1])
+
+    check_transforms(both, (kappa, X, mu), batch=(jnp.stack([kappa, 2 * kappa]), X, mu),
+                     in_axes=(0, None, None), grad_argnums=(0, 1, 2), rtol32=2e-5)
+
+
+def test_sampler_transforms(getkey):
+    # Random draws: jit and vmap over keys (the rejection loop has no gradient). The fit runs
+    # jitted in test_fit_solves_the_likelihood_equation.
+    mu = jnp.asarray([0.0, 0.6, 0.8], FLOAT)
+    keys = jax.random.split(getkey(), 2)
+    check_transforms(lambda key: vmf_sample(mu, 5.0, 6, key=key), (keys[0],), batch=(keys,),
+                     grad_argnums=None)
 
 
 def test_bad_input():

@@ -6,7 +6,6 @@ import mpmath
 import numpy as np
 import pytest
 import scipy.linalg
-from jax.test_util import check_grads
 
 from jaxkern.ssm import (
     discretize,
@@ -18,7 +17,7 @@ from jaxkern.ssm import (
     ssm_transfer_function,
 )
 
-from ..helpers import FLOAT, X64, assert_close, grad_check_eps
+from ..helpers import FLOAT, X64, assert_close, check_transforms, count_compiles
 
 CFLOAT = jnp.complex128 if X64 else jnp.complex64
 
@@ -134,15 +133,59 @@ def test_transfer_function_matches_resolvent():
 def test_kernel_transforms():
     dt, lam, B, C = _ssm(h=2, m=2)
     L = 33
-    f = jax.jit(lambda dt, lr, li: ssm_kernel(dt, jax.lax.complex(lr, li), B, C, length=L))
     lr, li = jnp.real(lam), jnp.imag(lam)
-    assert_close(f(dt, lr, li), _numpy_kernel(dt, lam, B, C, L, "zoh"), rtol32=2e-5,
-                 atol32=2e-5)
-    batched = jax.vmap(f, in_axes=(None, 0, None))(dt, jnp.stack([lr, 2 * lr]), li)
-    assert_close(batched[1], f(dt, 2 * lr, li), rtol32=1e-6)
-    check_grads(jax.jit(lambda *a: jnp.sum(f(*a) ** 2)), (dt, lr, li), order=1, modes=["rev"],
-                eps=grad_check_eps(), atol=1e-2 if not X64 else None,
-                rtol=5e-2 if not X64 else None)
+
+    # The step enters as log(dt), as in the layers: float32's finite-difference step (1e-2)
+    # is as large as the smallest dt.
+    def kernel(log_dt, lr, li, B, C):
+        return ssm_kernel(jnp.exp(log_dt), jax.lax.complex(lr, li), B, C, length=L)
+
+    log_dt = jnp.log(dt)
+    assert_close(kernel(log_dt, lr, li, B, C), _numpy_kernel(dt, lam, B, C, L, "zoh"),
+                 rtol32=2e-5, atol32=2e-5)
+    # jit, vmap over the decay rates, and gradients in every input (B and C complex).
+    check_transforms(kernel, (log_dt, lr, li, B, C),
+                     batch=(log_dt, jnp.stack([lr, 2 * lr]), li, B, C),
+                     in_axes=(None, 0, None, None, None), grad_argnums=(0, 1, 2, 3, 4),
+                     rtol32=1e-5, atol32=1e-6, rtol64=1e-11, atol64=1e-13)
+
+
+@pytest.mark.parametrize("method", ["zoh", "bilinear"])
+def test_discretize_recurrence_and_transfer_function_transforms(method):
+    dt, lam, B, C = _ssm(h=2, m=2)
+    log_dt = jnp.log(dt)  # as in test_kernel_transforms
+    u = jax.random.normal(jax.random.key(0), (6, 2), FLOAT)
+    tol = dict(rtol32=1e-5, atol32=1e-6, rtol64=1e-11, atol64=1e-13)
+    # Complex inputs and outputs throughout.
+    check_transforms(lambda log_dt, lam, B: discretize(jnp.exp(log_dt), lam, B, method=method),
+                     (log_dt, lam, B), batch=(jnp.stack([log_dt, log_dt - 1]), lam, B),
+                     in_axes=(0, None, None), grad_argnums=(0, 1, 2), **tol)
+    check_transforms(lambda u, log_dt, lam, B, C: ssm_recurrence(u, jnp.exp(log_dt), lam, B, C,
+                                                                 method=method),
+                     (u, log_dt, lam, B, C), batch=(jnp.stack([u, -u]), log_dt, lam, B, C),
+                     in_axes=(0, None, None, None, None), grad_argnums=(0, 1, 2, 3, 4), **tol)
+    if method == "zoh":  # the transfer function has no discretisation
+        s = 1j * jnp.linspace(-3, 3, 5).astype(CFLOAT)
+        check_transforms(ssm_transfer_function, (lam[0], B[0], C[0], s), batch=(lam, B, C, s),
+                         in_axes=(0, 0, 0, None), grad_argnums=(0, 1, 2, 3), **tol)
+
+
+def test_exprel_transforms():
+    z = jnp.asarray([0j, -1e-3 + 2e-3j, -0.5 + 2j, -4 + 1j], CFLOAT)
+    check_transforms(exprel, (z,), batch=(z,), rtol32=1e-6, rtol64=1e-14)
+
+
+@pytest.mark.parametrize("block_size", [None, 5, 33])
+def test_kernel_does_not_recompile(block_size):
+    # Blocks of T steps pad the kernel to a multiple of T and cut it back: new values of the
+    # same shapes reuse the compiled kernel.
+    f, compiles = count_compiles(
+        lambda dt, lam, B, C: ssm_kernel(dt, lam, B, C, length=33, block_size=block_size))
+    for seed in (0, 1, 2):
+        dt, lam, B, C = _ssm(h=2, m=3, seed=seed)
+        assert_close(f(dt, lam, B, C), _numpy_kernel(dt, lam, B, C, 33, "zoh"), rtol32=2e-5,
+                     atol32=2e-5, atol64=1e-13)
+    assert compiles() == 1
 
 
 def test_recurrence_continues_from_state():
@@ -178,12 +221,12 @@ def test_fft_conv_matches_numpy_convolve(getkey, L, Lk):
 def test_fft_conv_transforms(getkey):
     u = jax.random.normal(getkey(), (16, 2), FLOAT)
     k = jax.random.normal(getkey(), (16, 2), FLOAT)
-    assert_close(jax.jit(fft_conv)(u, k), fft_conv(u, k), rtol32=1e-6, atol32=1e-6)
     ub = jnp.stack([u, 2 * u])
-    assert_close(jax.vmap(fft_conv, in_axes=(0, None))(ub, k)[1], 2 * fft_conv(u, k),
-                 rtol32=1e-5, atol32=1e-5)
-    check_grads(jax.jit(fft_conv), (u, k), order=1, modes=["rev"], eps=grad_check_eps(),
-                atol=5e-2 if not X64 else None, rtol=5e-2 if not X64 else None)
+    # jit, vmap over inputs, and gradients in the input and the kernel (full and shorter).
+    for causal, kk in ((True, k), (False, k[:7])):
+        check_transforms(fft_conv, (u, kk), batch=(ub, kk), in_axes=(0, None),
+                         grad_argnums=(0, 1), kwargs=dict(causal=causal), rtol32=1e-5,
+                         atol32=1e-5, rtol64=1e-11, atol64=1e-12)
 
 
 def test_bad_inputs():

@@ -6,7 +6,6 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from jax.test_util import check_grads
 
 from jaxkern.optim import minimize
 from jaxkern.ssm import (
@@ -14,12 +13,15 @@ from jaxkern.ssm import (
     LongConv,
     SequenceModel,
     SGConv,
+    hippo_legs,
     longconv_kernel,
+    ptd_init,
+    s4d_init,
     sgconv_kernel,
     sgconv_lengths,
 )
 
-from ..helpers import FLOAT, assert_close, grad_check_eps
+from ..helpers import FLOAT, assert_close, check_transforms, count_compiles
 
 
 def test_sgconv_lengths():
@@ -56,13 +58,13 @@ def test_longconv_kernel_matches_numpy(getkey):
     assert float(jnp.mean(longconv_kernel(k, threshold=1.0) == 0)) > 0.5
 
 
-def test_kernel_grads(getkey):
+def test_kernel_transforms(getkey):
     w = jax.random.normal(getkey(), (3, 4, 2), FLOAT)
-    check_grads(jax.jit(lambda w: sgconv_kernel(w, length=16, decay=2.0)), (w,), order=1,
-                modes=["rev"], eps=grad_check_eps())
+    check_transforms(sgconv_kernel, (w,), batch=(jnp.stack([w, -w]),),
+                     kwargs=dict(length=16, decay=2.0), atol32=1e-6)
     k = jax.random.normal(getkey(), (12, 2), FLOAT) + 3.0  # away from the threshold's kink
-    check_grads(jax.jit(lambda k: longconv_kernel(k, threshold=0.1, smooth=3)), (k,), order=1,
-                modes=["rev"], eps=grad_check_eps())
+    check_transforms(longconv_kernel, (k,), batch=(jnp.stack([k, 2 * k]),),
+                     kwargs=dict(threshold=0.1, smooth=3), atol32=1e-6)
 
 
 @pytest.mark.parametrize("init", ["lin", "inv", "legs", "ptd"])
@@ -81,6 +83,12 @@ def test_s4d_layer_scan_equals_fft_equals_direct(getkey, init):
     assert np.all(np.asarray(-jnp.exp(layer.log_neg_real)) < 0)
 
 
+# The trained fields of each layer (SGConv's decay and norm are fixed at initialisation and
+# carry no gradient, so finite differences in them would disagree by design).
+TRAINED = {"s4d": ("log_dt", "log_neg_real", "imag", "B", "C", "D"),
+           "sgconv": ("sub_kernels", "D"), "longconv": ("k", "D")}
+
+
 @pytest.mark.parametrize("which", ["s4d", "sgconv", "longconv"])
 def test_layers_jit_vmap_grad(getkey, which):
     L, h = 32, 4
@@ -88,18 +96,43 @@ def test_layers_jit_vmap_grad(getkey, which):
             "sgconv": lambda k: SGConv(h, L, kernel_dim=8, key=k),
             "longconv": lambda k: LongConv(h, L, key=k)}
     layer = make[which](getkey())
+    if which == "longconv":  # move the weights off the squash's kink at |k| = threshold
+        layer = eqx.tree_at(lambda m: m.k, layer, jnp.where(layer.k >= 0, 0.1, -0.1) + layer.k)
     u = jax.random.normal(getkey(), (2, L, h), FLOAT)
+    names = TRAINED[which]
 
-    @eqx.filter_jit
-    def run(m, u):
-        loss = lambda m: jnp.sum(jax.vmap(m)(u) ** 2)
-        return jax.vmap(m)(u), m(u[1]), eqx.filter_grad(loss)(m)
+    def call(params, u):
+        return eqx.tree_at(lambda m: [getattr(m, n) for n in names], layer, list(params))(u)
 
-    batched, single, grads = run(layer, u)
-    assert_close(batched[1], single, rtol32=1e-5, atol32=1e-5)
-    leaves = jax.tree.leaves(eqx.filter(grads, eqx.is_inexact_array))
-    assert all(bool(jnp.all(jnp.isfinite(g))) for g in leaves)
-    assert any(float(jnp.max(jnp.abs(g))) > 0 for g in leaves)
+    params = [getattr(layer, n) for n in names]
+    check_transforms(call, (params, u[0]), batch=(params, u), in_axes=(None, 0),
+                     grad_argnums=(0, 1), rtol32=1e-5, atol32=1e-5, rtol64=1e-11, atol64=1e-12)
+
+
+@pytest.mark.parametrize("init", ["legs", "ptd"])
+def test_s4d_tables_are_cached(getkey, init):
+    # DESIGN.md: HiPPO tables are built once per size in NumPy and cached. Building layers of
+    # the same size again reads the cache.
+    S4D(3, 12, init=init, key=getkey())
+    misses = [f.cache_info().misses for f in (s4d_init, hippo_legs, ptd_init)]
+    hits = s4d_init.cache_info().hits
+    for _ in range(2):
+        S4D(3, 12, init=init, key=getkey())
+    assert [f.cache_info().misses for f in (s4d_init, hippo_legs, ptd_init)] == misses
+    assert s4d_init.cache_info().hits == hits + 2
+    assert s4d_init(12, method=init) is s4d_init(12, method=init)
+
+
+def test_s4d_layer_does_not_recompile(getkey):
+    # New inputs, and a new layer of the same shapes (new parameter values), reuse one
+    # compilation of the layer.
+    f, compiles = count_compiles(lambda m, u: m(u))
+    for layer in [S4D(3, 12, init="legs", key=getkey()) for _ in range(2)]:
+        for _ in range(2):
+            u = jax.random.normal(getkey(), (20, 3), FLOAT)
+            out = f(layer, u)
+    assert_close(out, layer(u), rtol32=1e-5, atol32=1e-5, rtol64=1e-11, atol64=1e-12)
+    assert compiles() == 1
 
 
 def test_sgconv_normalised_at_init_without_state(getkey):
