@@ -26,29 +26,30 @@ PerDim = Float[ArrayLike, "*d"]
 Scalar = Float[Array, ""]
 
 
-def _profile(
-    order: float,
-    value: Callable[[Array], Array],
-    slope: Callable[[Array], Array],
-) -> Callable[[Array], Array]:
-    r"""A profile $f(r^2) = g(s)$, $s = \sqrt{2\nu}\, r$, whose custom JVP is $f'(r^2) = h(s)$.
+def _profile(order: float, *derivatives: Callable[[Array], Array]) -> Callable[[Array], Array]:
+    r"""A profile $f(r^2)$ from its value and derivatives in $r^2$, each a function of
+    $s = \sqrt{2\nu}\, r$: `derivatives[k](s)` $= f^{(k)}(r^2)$.
 
-    Autodiff through $\sqrt{r^2}$ would meet $1 / (2r)$ at $r = 0$; the closed-form slope has
-    the $1/r$ cancelled.
+    Each level's custom JVP is the next level, so autodiff meets the closed forms (whose
+    $1/r$ factors cancel) instead of $\sqrt{r^2}$, whose derivative is infinite at $r = 0$; the
+    last level is differentiated plainly (its own derivative is infinite at 0 anyway).
     """
     root = math.sqrt(2 * order)
 
-    @jax.custom_jvp
-    def profile(r2):
-        return value(root * safe_sqrt(r2))
+    def level(k):
+        g = derivatives[k]
 
-    @profile.defjvp
-    def _jvp(primals, tangents):
-        (r2,), (dr2,) = primals, tangents
-        s = root * safe_sqrt(r2)
-        return value(s), slope(s) * dr2
+        def plain(r2):
+            return g(root * safe_sqrt(r2))
 
-    return profile
+        if k == len(derivatives) - 1:
+            return plain
+        slope = level(k + 1)
+        f = jax.custom_jvp(plain)
+        f.defjvp(lambda primals, tangents: (f(primals[0]), slope(primals[0]) * tangents[0]))
+        return f
+
+    return level(0)
 
 
 #: Matérn-1/2, $e^{-r}$: its slope in $r^2$ is infinite at 0, so it keeps plain autodiff
@@ -57,22 +58,27 @@ def matern12_profile(r2):
     return jnp.exp(-safe_sqrt(r2))
 
 
-#: Matérn-3/2, $(1 + s) e^{-s}$ with $s = \sqrt3 r$; slope $-\tfrac32 e^{-s}$.
+#: Matérn-3/2, $(1 + s) e^{-s}$ with $s = \sqrt3 r$; $f' = -\tfrac32 e^{-s}$.
 matern32_profile = _profile(1.5, lambda s: (1 + s) * jnp.exp(-s), lambda s: -1.5 * jnp.exp(-s))
 
-#: Matérn-5/2, $(1 + s + s^2/3) e^{-s}$ with $s = \sqrt5 r$; slope $-\tfrac56 (1 + s) e^{-s}$.
+#: Matérn-5/2, $(1 + s + s^2/3) e^{-s}$ with $s = \sqrt5 r$; $f' = -\tfrac56 (1 + s) e^{-s}$,
+#: $f'' = \tfrac{25}{12} e^{-s}$ (so fourth derivatives in $\tau$ are exact at zero lag).
 matern52_profile = _profile(
     2.5,
     lambda s: (1 + s + s * s / 3) * jnp.exp(-s),
     lambda s: -(5.0 / 6.0) * (1 + s) * jnp.exp(-s),
+    lambda s: (25.0 / 12.0) * jnp.exp(-s),
 )
 
 #: Matérn-7/2, $(1 + s + \tfrac25 s^2 + \tfrac1{15} s^3) e^{-s}$ with $s = \sqrt7 r$;
-#: slope $-\tfrac{7}{30}(3 + 3s + s^2) e^{-s}$.
+#: $f' = -\tfrac{7}{30}(3 + 3s + s^2) e^{-s}$, $f'' = \tfrac{49}{60}(1 + s) e^{-s}$ and
+#: $f''' = -\tfrac{343}{120} e^{-s}$.
 matern72_profile = _profile(
     3.5,
     lambda s: (1 + s + 0.4 * s * s + s * s * s / 15) * jnp.exp(-s),
     lambda s: -(7.0 / 30.0) * (3 + 3 * s + s * s) * jnp.exp(-s),
+    lambda s: (49.0 / 60.0) * (1 + s) * jnp.exp(-s),
+    lambda s: -(343.0 / 120.0) * jnp.exp(-s),
 )
 
 

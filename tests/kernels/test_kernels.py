@@ -173,9 +173,6 @@ def test_dot_product_gradient_at_equal_points(k, getkey):
     check_transforms(lambda z: k(z, z), (jnp.zeros(3, FLOAT),))
 
 
-@pytest.mark.xfail(strict=True, reason="jaxkern bug: the Matern profiles' custom JVP gives "
-                   "f''(r^2) = 0 at r = 0 (the slope's safe_sqrt has zero derivative there), so "
-                   "fourth derivatives at zero lag lose their 12 f''(0) / l^4 term")
 @pytest.mark.parametrize("kernel, c4", [(K.matern52, 25.0 / 24.0), (K.matern72, 49.0 / 120.0)],
                          ids=["matern52", "matern72"])
 def test_fourth_derivative_at_zero_lag(kernel, c4):
