@@ -11,6 +11,7 @@ equinox modules hold parameters on top. Domains are subpackages, imported on fir
 import importlib
 
 from ._marginals import Marginals as Marginals
+from ._validation import Float32PrecisionWarning as Float32PrecisionWarning
 from .linalg import Float32CholeskyWarning as Float32CholeskyWarning
 
 __version__ = "0.1.0"
@@ -39,4 +40,4 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'jaxkern' has no attribute {name!r}")
 
 
-__all__ = ["Float32CholeskyWarning", "Marginals", "__version__"]
+__all__ = ["Float32CholeskyWarning", "Float32PrecisionWarning", "Marginals", "__version__"]

@@ -12,10 +12,10 @@ def _tour(outdir: Path) -> int:
 
     import jax
 
-    from . import Float32CholeskyWarning
+    from . import Float32PrecisionWarning
     from ._tour import run
 
-    warnings.simplefilter("once", Float32CholeskyWarning)
+    warnings.simplefilter("once", Float32PrecisionWarning)
 
     print(f"jaxkern tour  (jax {jax.__version__}, {jax.default_backend()}, "
           f"x64={'on' if jax.config.jax_enable_x64 else 'off'}; plots in {outdir}/)")

@@ -20,6 +20,8 @@ __all__ = [
     "check_length",
     "concrete_or_none",
     "default_jitter",
+    "Float32PrecisionWarning",
+    "warn_float32",
 ]
 
 
@@ -105,6 +107,23 @@ def as_parameter(name: str, value, *, allow_zero: bool = False, real: bool = Fal
     if dtype is None or not jnp.issubdtype(dtype, jnp.floating):
         dtype = jnp.result_type(float)
     return jnp.asarray(value, dtype=dtype)
+
+
+class Float32PrecisionWarning(UserWarning):
+    """A computation that needs float64 for its stated accuracy is running in float32."""
+
+
+def warn_float32(what: str, consequence: str, category: type[Warning] = Float32PrecisionWarning,
+                 stacklevel: int = 3) -> None:
+    """Warn that `what` runs in float32 and what that costs; the advice is the same everywhere."""
+    import warnings
+
+    warnings.warn(
+        f"{what} in float32: {consequence}; set JAX_ENABLE_X64=1 (or use `jax.enable_x64()`) "
+        "and pass float64 arrays for tight results.",
+        category,
+        stacklevel=stacklevel,
+    )
 
 
 def warn_deprecated(old: str, new: str) -> None:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import warnings
-
 import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from .._validation import check_ndim, default_jitter
+from .._validation import Float32PrecisionWarning, check_ndim, default_jitter, warn_float32
 
 
-class Float32CholeskyWarning(UserWarning):
+class Float32CholeskyWarning(Float32PrecisionWarning):
     """A float32 matrix is being factorised: ill-conditioned kernels lose most of their digits."""
 
 
@@ -49,12 +47,9 @@ def jittered_cholesky(
     if jitter is None:
         jitter = default_jitter(A.dtype)
     if A.dtype == jnp.float32:
-        warnings.warn(
-            "Cholesky of a float32 matrix: kernel matrices are often ill-conditioned, and float32 "
-            "loses digits; set JAX_ENABLE_X64=1 and pass float64 arrays for tight results.",
-            Float32CholeskyWarning,
-            stacklevel=2,
-        )
+        warn_float32("Cholesky factorisation",
+                     "kernel matrices are often ill-conditioned and lose most of their digits",
+                     Float32CholeskyWarning)
     n = A.shape[0]
     L = jnp.linalg.cholesky(A + jnp.asarray(jitter, A.dtype) * jnp.eye(n, dtype=A.dtype))
     if throw:
