@@ -126,6 +126,14 @@ def matern32(
         >>> round(float(matern32(jnp.array([0.0]), jnp.array([1.0]))), 6)
         0.483358
 
+        One lengthscale per dimension (ARD): $r^2 = (1/1)^2 + (2/2)^2 = 2$ here.
+
+        >>> ell = jnp.array([1.0, 2.0])
+        >>> r = jnp.sqrt(2.0)
+        >>> bool(jnp.isclose(matern32(jnp.zeros(2), jnp.array([1.0, 2.0]), lengthscale=ell),
+        ...                  (1 + jnp.sqrt(3.0) * r) * jnp.exp(-jnp.sqrt(3.0) * r)))
+        True
+
     Rasmussen & Williams (2006), eq. 4.17.
     """
     _check(lengthscale, variance)
@@ -142,10 +150,16 @@ def matern52(
     **Returns:** the scalar $k(x, y)$.
 
     Examples:
-        >>> import jax.numpy as jnp
+        The value at unit distance, and a gradient that is finite (zero) at $x = y$, where
+        $r = 0$ and a naive $\sqrt{r^2}$ would give ``nan``:
+
+        >>> import jax, jax.numpy as jnp
         >>> from jaxkern.kernels import matern52
-        >>> round(float(matern52(jnp.array([0.0]), jnp.array([1.0]))), 6)
+        >>> x = jnp.array([0.0])
+        >>> round(float(matern52(x, jnp.array([1.0]))), 6)
         0.523994
+        >>> float(jnp.abs(jax.grad(matern52)(x, x)).sum())
+        0.0
 
     Rasmussen & Williams (2006), eq. 4.17.
     """
