@@ -113,8 +113,24 @@ class Float32PrecisionWarning(UserWarning):
     """A computation that needs float64 for its stated accuracy is running in float32."""
 
 
-def warn_float32(what: str, consequence: str, category: type[Warning] = Float32PrecisionWarning,
-                 stacklevel: int = 3) -> None:
+def _user_stacklevel() -> int:
+    """The `stacklevel` that points a warning at the first frame outside jaxkern and equinox.
+
+    Public functions call each other and equinox wraps module methods, so a fixed stacklevel
+    would name a library line instead of the user's.
+    """
+    import sys
+
+    frame, level = sys._getframe(2), 2  # the warn_* helper's caller, its stacklevel 2
+    while frame is not None and frame.f_globals.get("__name__", "").partition(".")[0] in (
+        "jaxkern", "equinox"
+    ):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def warn_float32(what: str, consequence: str,
+                 category: type[Warning] = Float32PrecisionWarning) -> None:
     """Warn that `what` runs in float32 and what that costs; the advice is the same everywhere."""
     import warnings
 
@@ -122,18 +138,23 @@ def warn_float32(what: str, consequence: str, category: type[Warning] = Float32P
         f"{what} in float32: {consequence}; set JAX_ENABLE_X64=1 (or use `jax.enable_x64()`) "
         "and pass float64 arrays for tight results.",
         category,
-        stacklevel=stacklevel,
+        stacklevel=_user_stacklevel(),
     )
 
 
-def warn_deprecated(old: str, new: str) -> None:
-    """Warn that `old` is a deprecated spelling of `new` (both as they appear in a call)."""
+def warn_deprecated(old: str, new: str, *, why: str = "") -> None:
+    """Warn that `old` is a deprecated spelling of `new` (both as they appear in a call).
+
+    `why` is a sentence for where the meaning changed as well as the name. The warning names
+    the user's line, however deep in jaxkern it is raised.
+    """
     import warnings
 
     warnings.warn(
-        f"{old} is deprecated and will be removed; use {new} (see CHANGELOG.md).",
+        f"{old} is deprecated and will be removed; use {new} (see CHANGELOG.md)."
+        + (f" {why}" if why else ""),
         DeprecationWarning,
-        stacklevel=3,
+        stacklevel=_user_stacklevel(),
     )
 
 

@@ -3,7 +3,6 @@ r"""Bandwidth rules: Scott, Silverman, leave-one-out likelihood, improved Sheath
 from __future__ import annotations
 
 import math
-import warnings
 from typing import NamedTuple
 
 import jax
@@ -13,7 +12,7 @@ import optax
 from jax import lax
 from jaxtyping import Array, ArrayLike, Float
 
-from .._validation import check_int, check_ndim, check_positive
+from .._validation import check_int, check_ndim, check_positive, warn_deprecated
 from ..optim import minimize
 from ._kde import _check_finite, _kernel_name, loo_log_likelihood
 
@@ -100,12 +99,10 @@ def silverman_bandwidth_matrix(data: Float[Array, "n d"]) -> Float[Array, "d d"]
 
 
 def _deprecated_matrix_rule(old: str, new: str) -> None:
-    warnings.warn(
-        f"`{old}` is deprecated: it returns the covariance matrix H, and is now called "
-        f"`{new}` (pass its result as `bandwidth_matrix=`). In jaxkern.density `bandwidth` "
-        "always means the width h, a standard deviation.",
-        DeprecationWarning,
-        stacklevel=3,
+    warn_deprecated(
+        f"`{old}`", f"`{new}` (pass its result as `bandwidth_matrix=`)",
+        why="It returns the covariance matrix H; in jaxkern.density `bandwidth` always means "
+            "the width h, a standard deviation.",
     )
 
 
@@ -208,11 +205,7 @@ def loo_bandwidth(
             raise ValueError(
                 "Pass only `optimizer` (`learning_rate` is its deprecated alias), got both."
             )
-        warnings.warn(
-            "`learning_rate` is deprecated: pass `optimizer=optax.adam(learning_rate)`.",
-            DeprecationWarning,
-            stacklevel=2,
-        )
+        warn_deprecated("loo_bandwidth(learning_rate=...)", "optimizer=optax.adam(learning_rate)")
         check_positive("learning_rate", learning_rate)
         optimizer = optax.adam(learning_rate)
     if optimizer is None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import math
-import warnings
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -30,6 +29,7 @@ from .._validation import (
     check_positive,
     check_same_last_dim,
     concrete_or_none,
+    warn_deprecated,
 )
 from ..linalg import into_blocks, row_sharding
 from ..special import safe_sqrt, vmf_log_normalizer
@@ -150,7 +150,7 @@ class _Bandwidth(NamedTuple):
     matrix: ArrayLike | None
 
 
-def _resolve_bandwidth(bandwidth, bandwidth_matrix, *, stacklevel: int = 3) -> _Bandwidth:
+def _resolve_bandwidth(bandwidth, bandwidth_matrix) -> _Bandwidth:
     """Exactly one of `bandwidth` (widths) and `bandwidth_matrix` ($H$); a (d, d) array passed
     as `bandwidth` still means $H$, with a DeprecationWarning."""
     if bandwidth is None and bandwidth_matrix is None:
@@ -172,12 +172,10 @@ def _resolve_bandwidth(bandwidth, bandwidth_matrix, *, stacklevel: int = 3) -> _
             )
         return _Bandwidth(None, bandwidth_matrix)
     if jnp.ndim(bandwidth) == 2:
-        warnings.warn(
-            "A (d, d) matrix passed as `bandwidth` is deprecated: pass the covariance matrix H "
-            "as `bandwidth_matrix=` instead. `bandwidth` is the width h, a standard deviation "
-            "(a scalar, or per-dimension widths of shape (d,)).",
-            DeprecationWarning,
-            stacklevel=stacklevel,
+        warn_deprecated(
+            "A (d, d) matrix passed as `bandwidth`", "`bandwidth_matrix=` for the covariance H",
+            why="`bandwidth` is the width h, a standard deviation (a scalar, or per-dimension "
+                "widths of shape (d,)).",
         )
         return _Bandwidth(None, bandwidth)
     return _Bandwidth(bandwidth, None)

@@ -10,7 +10,6 @@ Neighbouring datasets differ by adding or removing one point.
 from __future__ import annotations
 
 import math
-import warnings
 from typing import NamedTuple
 
 import equinox as eqx
@@ -19,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
-from .._validation import check_int, check_ndim, check_positive
+from .._validation import check_int, check_ndim, check_positive, warn_deprecated
 from ..kernels import spectral_frequencies
 from ._kde import KERNEL_ALIASES, _check_finite
 
@@ -317,12 +316,8 @@ def fast_jl(
                 "fast_jl(dim, project_to, *, key, dtype=None): got a key both as the first "
                 "argument and as `key`, or too many positional arguments."
             )
-        warnings.warn(
-            "fast_jl(key, dim, project_to, dtype) is deprecated: call "
-            "fast_jl(dim, project_to, key=key, dtype=dtype).",
-            DeprecationWarning,
-            stacklevel=2,
-        )
+        warn_deprecated("fast_jl(key, dim, project_to, dtype)",
+                        "fast_jl(dim, project_to, key=key, dtype=dtype)")
         if not deprecated_args:
             raise TypeError("fast_jl(key, dim, project_to) is missing `project_to`.")
         key, dim, project_to = dim, project_to, deprecated_args[0]

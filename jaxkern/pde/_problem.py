@@ -7,7 +7,6 @@ grid values for given kernels) and `_solve.py` (the fit of the kernels).
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -16,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
 
-from .._validation import check_ndim, check_positive
+from .._validation import check_ndim, check_positive, warn_deprecated
 
 Residual = Callable[[Array, tuple, tuple, tuple], Array]
 """`residual(u, du, d2u, X) -> r`: the PDE, pointwise on the grid (see `solve`)."""
@@ -41,12 +40,10 @@ def relative_jitter_argument(
 ) -> float | None:
     """`relative_jitter`, or the deprecated `jitter=` keyword of the same meaning."""
     if jitter is not None:
-        warnings.warn(
-            f"`{where}(jitter=...)` is deprecated: the PDE solver's jitter is relative to "
-            "k(0), while `jitter` elsewhere in jaxkern is absolute. Pass `relative_jitter=` "
-            "(same meaning).",
-            DeprecationWarning,
-            stacklevel=3,
+        warn_deprecated(
+            f"`{where}(jitter=...)`", "`relative_jitter=` (same meaning)",
+            why="The PDE solver's jitter is relative to k(0), while `jitter` elsewhere in "
+                "jaxkern is absolute.",
         )
         if relative_jitter is not None:
             raise ValueError("Pass `relative_jitter` only (`jitter` is its deprecated name).")

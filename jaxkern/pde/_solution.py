@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import warnings
-
 import equinox as eqx
 import jax
 import numpy as np
 from jaxtyping import Array
 
+from .._validation import warn_deprecated
 from ._problem import Residual, default_relative_jitter, relative_jitter_argument
 
 
@@ -73,9 +72,5 @@ class PDESolution(eqx.Module):
     @property
     def jitter(self) -> float:
         """Deprecated name of `relative_jitter` (same meaning: relative to $k_d(0)$)."""
-        warnings.warn(
-            "`PDESolution.jitter` is deprecated: use `relative_jitter` (same meaning).",
-            DeprecationWarning,
-            stacklevel=2,
-        )
+        warn_deprecated("`PDESolution.jitter`", "`relative_jitter` (same meaning)")
         return self.relative_jitter

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import warnings
-
 import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
-from .._validation import check_ndim, check_positive, concrete_or_none
+from .._validation import check_ndim, check_positive, concrete_or_none, warn_deprecated
 
 
 def _as_float_vector(name: str, value) -> Array:
@@ -95,11 +93,7 @@ class GaussianMeasure(eqx.Module):
                 raise ValueError(
                     "Give the covariance once, as `cov` (`variance` is its deprecated name)."
                 )
-            warnings.warn(
-                "GaussianMeasure(variance=...) is deprecated; use `cov=` (the same value).",
-                DeprecationWarning,
-                stacklevel=2,
-            )
+            warn_deprecated("GaussianMeasure(variance=...)", "`cov=` (the same value)")
             cov = variance
         if cov is None:
             raise ValueError("`cov` is required: the (diagonal) covariance of the measure.")
@@ -121,11 +115,7 @@ class GaussianMeasure(eqx.Module):
     @property
     def variance(self) -> Float[Array, " d"]:
         """Deprecated name of `cov` (read-only; warns)."""
-        warnings.warn(
-            "GaussianMeasure.variance is deprecated; read `.cov` (the same array).",
-            DeprecationWarning,
-            stacklevel=2,
-        )
+        warn_deprecated("GaussianMeasure.variance", "`.cov` (the same array)")
         return self.cov
 
     @property
