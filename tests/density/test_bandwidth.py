@@ -93,9 +93,14 @@ def test_isj_close_to_normal_reference_rule_on_gaussian_data():
     x = jax.random.normal(jax.random.key(0), (20000,), FLOAT)
     h = float(isj_bandwidth(x))
     assert abs(h / ((4 / 3) ** 0.2 * 20000**-0.2) - 1) < 0.1
-    # jit = eager; vmap over samples = a loop (a bisection: no gradient to check).
+    # jit = eager; vmap over samples = a loop.
     check_transforms(isj_bandwidth, (x,), batch=(jnp.stack([x, 3 * x]),), grad_argnums=None,
                      rtol64=1e-10, rtol32=1e-4)
+    # The gradient goes through the root by the implicit function theorem (optimistix), not
+    # through the bisection's comparisons (which would give zero): h is scale-equivariant,
+    # h(c x) = c h(x), so d h(c x) / dc at c = 1 is h(x).
+    slope = jax.jit(jax.grad(lambda c: isj_bandwidth(c * x)))(jnp.asarray(1.0, FLOAT))
+    assert_close(slope, h, rtol64=1e-6, rtol32=1e-3)
 
 
 def test_isj_bad_input():
