@@ -15,6 +15,7 @@ __all__ = [
     "as_parameter",
     "check_int",
     "check_ndim",
+    "check_per_dim",
     "check_positive",
     "check_same_last_dim",
     "check_length",
@@ -68,6 +69,23 @@ def check_same_last_dim(name_a: str, a, name_b: str, b) -> None:
         raise ValueError(
             f"`{name_a}` and `{name_b}` must have the same feature dimension, got shapes "
             f"{jnp.shape(a)} and {jnp.shape(b)}."
+        )
+
+
+def check_per_dim(name: str, value, shape: tuple[int, ...], of: str = "`x`") -> None:
+    """Raise ``ValueError`` unless a per-dimension parameter fits inputs of ``shape`` (..., d).
+
+    ``value`` (an ARD lengthscale, a period) must be a scalar, shape (1,) (which broadcasts
+    like a scalar) or shape (d,): any other length would broadcast into a different kernel.
+    ``shape`` () counts as d = 1; ``of`` names the inputs in the message. Only shapes are
+    read, so the check runs at trace time.
+    """
+    got = jnp.shape(value)
+    d = shape[-1] if shape else 1
+    if len(got) > 1 or (len(got) == 1 and got[0] not in (1, d)):
+        raise ValueError(
+            f"`{name}` must be a scalar or have shape ({d},), one entry per dimension of "
+            f"{of} (shape {tuple(shape)}), got shape {got}."
         )
 
 

@@ -11,7 +11,7 @@ import math
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
 
-from .._validation import check_ndim, check_positive
+from .._validation import check_ndim, check_per_dim, check_positive
 from ..kernels import spectral_frequencies as spectral_frequencies
 
 
@@ -58,6 +58,7 @@ def fourier_features(
         raise ValueError(f"`X` and `frequencies` must have the same feature dimension, got "
                          f"shapes {X.shape} and {frequencies.shape}.")
     check_positive("lengthscale", lengthscale)
+    check_per_dim("lengthscale", lengthscale, X.shape, "`X`")
     check_positive("variance", variance)
     proj = (X / jnp.reshape(lengthscale, (1, -1))) @ frequencies.astype(X.dtype).T
     scale = jnp.sqrt(variance / frequencies.shape[0])

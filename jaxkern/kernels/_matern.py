@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
 
-from .._validation import check_positive
+from .._validation import check_per_dim, check_positive
 from ..special import log_kv, safe_sqrt
 from ._stationary import scaled_sqdist
 
@@ -292,5 +292,6 @@ def product_matern(
     """
     profile = MATERN_PROFILES[check_nu(nu)]
     _check(lengthscale, variance)
+    check_per_dim("lengthscale", lengthscale, jnp.shape(x))
     diff = (jnp.asarray(x) - jnp.asarray(y)) / lengthscale
     return variance * jnp.prod(profile(diff * diff))

@@ -19,6 +19,21 @@ Point = Float[ArrayLike, " d"]
 Scalar = Float[Array, ""]
 
 
+def check_components(weights, means, width_name: str, widths, x=None) -> None:
+    """Raise `ValueError` unless the shapes are (Q,), (Q, d), (Q, d), d that of the point `x`.
+
+    A width of another length than the points would broadcast into a different kernel.
+    """
+    w, m, v = jnp.shape(weights), jnp.shape(means), jnp.shape(widths)
+    d = None if x is None else (jnp.shape(x)[-1] if jnp.ndim(x) else 1)
+    if len(w) != 1 or len(m) != 2 or v != m or m[0] != w[0] or d not in (None, m[1]):
+        of = "" if d is None else f" with d = {d}, the dimension of `x` (shape {jnp.shape(x)})"
+        raise ValueError(
+            f"`weights`, `means`, `{width_name}` must have shapes (Q,), (Q, d), (Q, d){of}; "
+            f"got {w}, {m}, {v}."
+        )
+
+
 def spectral_mixture(
     x: Point,
     y: Point,
@@ -57,6 +72,7 @@ def spectral_mixture(
     """
     check_positive("weights", weights)
     check_positive("variances", variances)
+    check_components(weights, means, "variances", variances, x)
     tau = jnp.asarray(x) - jnp.asarray(y)
     envelope = jnp.exp(-2 * jnp.pi**2 * jnp.sum(tau[None, :] ** 2 * variances, axis=-1))
     return jnp.sum(weights * envelope * jnp.cos(2 * jnp.pi * (means @ tau)))
@@ -103,6 +119,7 @@ def student_t_mixture(
     """
     check_positive("weights", weights)
     check_positive("lengthscales", lengthscales)
+    check_components(weights, means, "lengthscales", lengthscales, x)
     tau = jnp.asarray(x) - jnp.asarray(y)
     scaled = tau[None, :] / lengthscales
     envelope = jnp.prod(matern52_profile(scaled * scaled), axis=-1)

@@ -295,15 +295,6 @@ class _Mixture(Kernel):
         """The mixture restricted to the components at the indices `keep`."""
         return jax.tree.map(lambda leaf: leaf[jnp.asarray(keep)], self)
 
-    def _check_shapes(self, width_name: str, widths: Array) -> None:
-        if self.weights.ndim != 1 or self.means.shape != widths.shape or (
-            self.means.ndim != 2 or self.means.shape[0] != self.weights.shape[0]
-        ):
-            raise ValueError(
-                f"`weights`, `means`, `{width_name}` must have shapes (Q,), (Q, d), (Q, d); got "
-                f"{self.weights.shape}, {self.means.shape}, {widths.shape}."
-            )
-
 
 class SpectralMixture(_Mixture):
     """Module form of [`spectral_mixture`][jaxkern.kernels.spectral_mixture]."""
@@ -314,7 +305,7 @@ class SpectralMixture(_Mixture):
         self.weights = as_parameter("weights", weights)
         self.means = as_parameter("means", means, real=True)
         self.variances = as_parameter("variances", variances)
-        self._check_shapes("variances", self.variances)
+        mx.check_components(self.weights, self.means, "variances", self.variances)
 
     def __call__(self, x, y):
         return mx.spectral_mixture(
@@ -331,7 +322,7 @@ class StudentTMixture(_Mixture):
         self.weights = as_parameter("weights", weights)
         self.means = as_parameter("means", means, real=True)
         self.lengthscales = as_parameter("lengthscales", lengthscales)
-        self._check_shapes("lengthscales", self.lengthscales)
+        mx.check_components(self.weights, self.means, "lengthscales", self.lengthscales)
 
     def __call__(self, x, y):
         return mx.student_t_mixture(

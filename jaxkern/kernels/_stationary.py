@@ -10,7 +10,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
 
-from .._validation import check_positive
+from .._validation import check_per_dim, check_positive
 
 Point = Float[ArrayLike, " d"]
 Scalar = Float[Array, ""]
@@ -18,7 +18,12 @@ PerDim = Float[ArrayLike, "*d"]
 
 
 def scaled_sqdist(x: Point, y: Point, lengthscale: PerDim) -> Scalar:
-    r"""$r^2 = \sum_i (x_i - y_i)^2 / \ell_i^2$, the squared distance every ARD kernel uses."""
+    r"""$r^2 = \sum_i (x_i - y_i)^2 / \ell_i^2$, the squared distance every ARD kernel uses.
+
+    `lengthscale` is a scalar or one per dimension, shape (d,); any other length is a
+    `ValueError` (it would broadcast into a different kernel).
+    """
+    check_per_dim("lengthscale", lengthscale, jnp.shape(x))
     diff = (jnp.asarray(x) - jnp.asarray(y)) / lengthscale
     return jnp.sum(diff * diff)
 
@@ -30,8 +35,10 @@ def scaled_sqdists(X: Array, Y: Array, lengthscale: PerDim) -> Array:
     $\|x\|^2 + \|y\|^2 - 2 x^\top y$ cancels little. What is left under its round-off floor,
     a few ulps of $\|x\|^2 + \|y\|^2$, is indistinguishable from 0 and set to 0: otherwise a
     coincident pair would come out at $r \approx \sqrt{\epsilon}$, which a Matérn-1/2 kernel
-    turns into a $10^{-8}$ error on the diagonal.
+    turns into a $10^{-8}$ error on the diagonal. `lengthscale` is checked as in
+    [`scaled_sqdist`][jaxkern.kernels.scaled_sqdist].
     """
+    check_per_dim("lengthscale", lengthscale, jnp.shape(X), "`X`")
     shift = jnp.mean(X, axis=0, keepdims=True)
     scale = jnp.atleast_1d(lengthscale)[None, :]
     Xs, Ys = (X - shift) / scale, (Y - shift) / scale
@@ -143,6 +150,8 @@ def periodic(
     """
     _check(lengthscale, variance)
     check_positive("period", period)
+    check_per_dim("lengthscale", lengthscale, jnp.shape(x))
+    check_per_dim("period", period, jnp.shape(x))
     s = jnp.sin(jnp.pi * (jnp.asarray(x) - jnp.asarray(y)) / period) / lengthscale
     return variance * jnp.exp(-2 * jnp.sum(s * s))
 
@@ -169,5 +178,6 @@ def cosine(x: Point, y: Point, *, period: PerDim = 1.0, variance: ArrayLike = 1.
     """
     check_positive("period", period)
     check_positive("variance", variance)
+    check_per_dim("period", period, jnp.shape(x))
     phase = jnp.sum((jnp.asarray(x) - jnp.asarray(y)) / period)
     return variance * jnp.cos(2 * jnp.pi * phase)

@@ -18,7 +18,7 @@ import numpy as np
 from jax.scipy.special import erf, erfc
 from jaxtyping import Array, ArrayLike, Float
 
-from .._validation import check_ndim, check_positive
+from .._validation import check_ndim, check_per_dim, check_positive
 from ..kernels import check_nu
 from ._measures import GaussianMeasure, LebesgueMeasure
 
@@ -29,8 +29,10 @@ PerDim = Float[ArrayLike, "*d"]
 def _per_dim(**parts) -> tuple[Array, ...]:
     """The point and per-coordinate parameters as arrays of one shape (d,), in the first's dtype.
 
-    Each is a scalar or shape (d,); anything else (a 2-D point, a full (d, d) covariance) is a
-    ValueError naming it, rather than a broadcast that would silently multiply wrong factors.
+    Each is a scalar or shape (d,), with d the point's length where there is a point `x`;
+    anything else (a 2-D point, a full (d, d) covariance, a lengthscale for another number of
+    dimensions) is a ValueError naming it, rather than a broadcast that would silently
+    multiply wrong factors.
     """
     arrays = {}
     for name, value in parts.items():
@@ -39,6 +41,8 @@ def _per_dim(**parts) -> tuple[Array, ...]:
             raise ValueError(
                 f"`{name}` must be a scalar or have shape (d,), got shape {value.shape}."
             )
+        if name != "x" and "x" in parts:
+            check_per_dim(name, value, jnp.shape(parts["x"]))
         arrays[name] = jnp.atleast_1d(value)
     dtype = next(iter(arrays.values())).dtype
     if not jnp.issubdtype(dtype, jnp.floating):
@@ -358,6 +362,7 @@ def _closed_form_terms(kernel, measure) -> tuple[tuple, ...]:
                 f"`kernel`: closed-form kernel means exist for {_SUPPORTED}; got {what}."
             )
         nu = None if family == "rbf" else check_nu(base.nu)
+        check_per_dim("lengthscale", base.lengthscale, (measure.dim,), "the measure")
         if family != "rbf" and not isinstance(measure, LebesgueMeasure):
             raise ValueError(
                 "`measure`: Matérn kernel means are available under the Lebesgue measure only "

@@ -121,6 +121,13 @@ def test_fourier_bad_input():
         fourier_features(jnp.ones((4, 3)), W)
     with pytest.raises(ValueError, match="lengthscale"):
         fourier_features(jnp.ones((4, 2)), W, lengthscale=-1.0)
+    for features in (fourier_features, jax.jit(fourier_features)):
+        # Three lengthscales for 2-D points: a TypeError from `div` before, naming neither.
+        with pytest.raises(ValueError, match=r"`lengthscale`.*\(2,\).*`X`.*got shape \(3,\)"):
+            features(jnp.ones((4, 2), FLOAT), W.astype(FLOAT), lengthscale=jnp.ones(3, FLOAT))
+        assert_close(features(jnp.ones((4, 2), FLOAT), W.astype(FLOAT),
+                              lengthscale=jnp.full(1, 0.5, FLOAT)),
+                     features(jnp.ones((4, 2), FLOAT), W.astype(FLOAT), lengthscale=0.5))
     with pytest.raises(ValueError, match="X"):
         fourier_features(jnp.ones(4), W)
 

@@ -305,7 +305,41 @@ def test_bad_inputs():
         GaussianMeasure(0.0, -1.0)
     with pytest.raises(ValueError, match="`cov`.*shape"):
         rbf_gaussian_mean(jnp.zeros(2, FLOAT), mean=0.0, cov=jnp.eye(2, dtype=FLOAT))
-    with pytest.raises(ValueError, match=r"x \(2,\), lower \(3,\)"):
+    with pytest.raises(ValueError, match=r"`lower`.*\(2,\).*`x`.*got shape \(3,\)"):
         rbf_lebesgue_mean(jnp.zeros(2, FLOAT), lower=jnp.zeros(3, FLOAT), upper=1.0)
+    with pytest.raises(ValueError, match=r"lower \(2,\), upper \(3,\)"):
+        rbf_lebesgue_variance(lower=jnp.zeros(2, FLOAT), upper=jnp.ones(3, FLOAT))
     with pytest.raises(ValueError, match="`x`"):
         kernel_mean(RBF(), jnp.zeros(2, FLOAT), LebesgueMeasure(0.0, 1.0))
+
+
+@pytest.mark.parametrize("mean", [
+    lambda x, ell: rbf_lebesgue_mean(x, lower=0.0, upper=1.0, lengthscale=ell),
+    lambda x, ell: rbf_gaussian_mean(x, mean=0.0, cov=1.0, lengthscale=ell),
+    lambda x, ell: matern_lebesgue_mean(x, nu=1.5, lower=0.0, upper=1.0, lengthscale=ell),
+])
+def test_lengthscale_of_another_dimension_raises(mean):
+    # Three lengthscales for a 1-D point broadcast into the mean over a 3-D box before.
+    x, ell = jnp.array([0.3], FLOAT), jnp.full(3, 0.7, FLOAT)
+    match = r"`lengthscale`.*\(1,\).*`x`.*got shape \(3,\)"
+    with pytest.raises(ValueError, match=match):
+        mean(x, ell)
+    with pytest.raises(ValueError, match=match):
+        jax.jit(mean)(x, ell)
+    # Shape (1,) is the scalar, also under jit.
+    assert_close(jax.jit(mean)(x, ell[:1]), mean(x, ell[0]))
+
+
+def test_kernel_mean_and_initial_variance_check_the_lengthscale():
+    x, ell = jnp.array([0.3], FLOAT), jnp.full(3, 0.7, FLOAT)
+    for measure in (LebesgueMeasure(0.0, 1.0), GaussianMeasure(0.0, 1.0)):
+        with pytest.raises(ValueError, match=r"`lengthscale`.*\(1,\).*measure.*\(3,\)"):
+            initial_variance(RBF(ell), measure)
+        with pytest.raises(ValueError, match=r"`lengthscale`.*\(1,\).*measure.*\(3,\)"):
+            kernel_mean(RBF() + RBF(ell), x, measure)
+    box = LebesgueMeasure(jnp.zeros(3, FLOAT), jnp.ones(3, FLOAT))
+    with pytest.raises(ValueError, match=r"`lengthscale`.*\(3,\).*measure.*\(2,\)"):
+        initial_variance(ProductMatern(2.5, ell[:2]), box)
+    # The right length: one lengthscale per dimension of the box, under jit too.
+    v = jax.jit(initial_variance)(RBF(ell), box)
+    assert_close(v, initial_variance(RBF(ell[0]), box))
