@@ -62,7 +62,7 @@ def trapezoid(
 def simpson(
     values: Float[ArrayLike, "n ..."], nodes: Float[ArrayLike, " n"]
 ) -> Float[Array, "*batch"]:
-    r"""Composite Simpson rule on an odd number of sampled values, any (sorted) spacing.
+    r"""Composite Simpson rule on any number $n \ge 2$ of sampled values, any (sorted) spacing.
 
     Each pair of intervals $[t_{2j}, t_{2j+2}]$ is integrated exactly for quadratics; with
     $h_0 = t_{2j+1} - t_{2j}$, $h_1 = t_{2j+2} - t_{2j+1}$,
@@ -72,10 +72,18 @@ def simpson(
         + \Bigl(2 - \tfrac{h_0}{h_1}\Bigr) f_{2j+2}\right],$$
     which is the classical $\tfrac{h}{3}(f_0 + 4 f_1 + f_2)$ on an even grid; error $O(n^{-4})$.
 
+    For even $n$ the pairs cover the first $n - 1$ points and the last interval is the integral
+    of the parabola through the last three points (Cartwright's correction): with
+    $a = t_{n-2} - t_{n-3}$ and $b = t_{n-1} - t_{n-2}$,
+    $$\int_{t_{n-2}}^{t_{n-1}} f \approx \frac{b(2b + 3a)}{6(a + b)} f_{n-1}
+        + \frac{b(b + 3a)}{6a} f_{n-2} - \frac{b^3}{6a(a + b)} f_{n-3},$$
+    still exact for quadratics. Two points give the trapezoid. This is what
+    `scipy.integrate.simpson` (SciPy $\ge$ 1.11) computes.
+
     **Arguments:**
 
     - `values`: $f(t_i)$, shape (n,) or (n, ...).
-    - `nodes`: the sample points, shape (n,) with $n \ge 3$ odd.
+    - `nodes`: the sample points, shape (n,) with $n \ge 2$ (the number is static).
 
     **Returns:** the integral estimate, shape `values.shape[1:]`.
 
@@ -85,24 +93,34 @@ def simpson(
         >>> t = jnp.linspace(0.0, 1.0, 3)
         >>> round(float(simpson(t**3, t)), 6)
         0.25
+        >>> t = jnp.array([0.0, 0.1, 0.4, 1.0])  # an even number of uneven nodes
+        >>> round(float(simpson(t**2, t)), 6)  # exact for quadratics: 1/3
+        0.333333
 
-    Atkinson (1989), §5.1; the uneven form as in SciPy's `scipy.integrate.simpson`.
+    Atkinson (1989), §5.1; the uneven form as in SciPy's `scipy.integrate.simpson`; the last
+    interval for even $n$ from Cartwright, *Simpson's Rule Cumulative Integration with MS Excel
+    and Irregularly-spaced Data*, J. Math. Sci. Math. Educ. 12(2) (2017).
     """
     values, nodes = jnp.asarray(values), jnp.asarray(nodes)
-    _check_samples(values, nodes, 3)
-    if nodes.shape[0] % 2 == 0:
-        raise ValueError(
-            f"`nodes` must hold an odd number of points for Simpson's rule, got {nodes.shape[0]}; "
-            "use `trapezoid` or drop a point."
-        )
-    h = jnp.diff(nodes)
-    h0, h1 = h[0::2], h[1::2]
-    shape = (-1,) + (1,) * (values.ndim - 1)
-    h0, h1 = h0.reshape(shape), h1.reshape(shape)
-    f0, f1, f2 = values[0:-2:2], values[1:-1:2], values[2::2]
+    _check_samples(values, nodes, 2)
+    n = nodes.shape[0]
+    h = jnp.diff(nodes).reshape((-1,) + (1,) * (values.ndim - 1))
+    if n == 2:
+        return h[0] * (values[0] + values[1]) / 2
+    m = n - 1 + n % 2  # the odd number of points the pairs of intervals cover
+    h0, h1 = h[0 : m - 1 : 2], h[1 : m - 1 : 2]
+    f0, f1, f2 = values[0 : m - 2 : 2], values[1 : m - 1 : 2], values[2:m:2]
     hs = h0 + h1
     pieces = hs / 6 * ((2 - h1 / h0) * f0 + hs * hs / (h0 * h1) * f1 + (2 - h0 / h1) * f2)
-    return jnp.sum(pieces, axis=0)
+    total = jnp.sum(pieces, axis=0)
+    if n % 2:
+        return total
+    a, b = h[-2], h[-1]
+    return total + b / 6 * (
+        (2 * b + 3 * a) / (a + b) * values[-1]
+        + (b + 3 * a) / a * values[-2]
+        - b * b / (a * (a + b)) * values[-3]
+    )
 
 
 @functools.cache

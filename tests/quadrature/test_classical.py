@@ -31,6 +31,25 @@ def test_simpson_matches_scipy(getkey, n):
     assert_close(simpson(f, t), ref, rtol32=1e-4)
 
 
+@pytest.mark.parametrize("uneven", [False, True])
+@pytest.mark.parametrize("n", [2, 4, 6, 100])
+def test_simpson_even_n_matches_scipy(getkey, n, uneven):
+    t = _uneven(getkey(), n) if uneven else jnp.linspace(0.0, 2.0, n, dtype=FLOAT)
+    F = jnp.stack([jnp.exp(jnp.cos(3 * t)), jnp.exp(t), t**3 - t, 1 / (1 + t**2)], axis=1)
+    # Reference: scipy.integrate.simpson (SciPy >= 1.11: Simpson on the first n - 1 points and
+    # Cartwright's parabola on the last interval; the trapezoid at n = 2), same float64 samples.
+    ref = scipy.integrate.simpson(np.asarray(F, np.float64), x=np.asarray(t, np.float64), axis=0)
+    assert_close(simpson(F, t), ref, rtol64=1e-13, rtol32=1e-4)
+    assert_close(jax.jit(simpson)(F, t), ref, rtol64=1e-13, rtol32=1e-4)
+
+
+def test_simpson_even_n_is_exact_for_quadratics(getkey):
+    # Property: the last-interval parabola keeps the rule exact for quadratics on uneven nodes.
+    t = _uneven(getkey(), 8)
+    exact = (t[-1] ** 3 - t[0] ** 3) / 3 - (t[-1] ** 2 - t[0] ** 2) / 2
+    assert_close(simpson(t**2 - t, t), exact, rtol64=1e-13, rtol32=1e-4)
+
+
 def test_gauss_legendre_matches_scipy():
     rule = gauss_legendre(7, lower=-1.0, upper=1.0)
     # Reference: scipy.special.roots_legendre (Golub–Welsch eigenvalues, independent of NumPy's).
@@ -72,6 +91,10 @@ def test_transforms(getkey):
     check_transforms(trapezoid, (f, t), batch=(F, t), in_axes=(0, None), grad_argnums=(0, 1))
     check_transforms(simpson, (f, t), batch=(F, t), in_axes=(0, None), grad_argnums=(0, 1),
                      grad_rtol32=1e-2)
+    # An even number of nodes (the last-interval correction) and two (the trapezoid).
+    for m in (6, 2):
+        check_transforms(simpson, (f[:m], t[:m]), batch=(F[:, :m], t[:m]), in_axes=(0, None),
+                         grad_argnums=(0, 1), grad_rtol32=1e-2)
     # Gauss–Legendre in the interval ends: traceable, batched over intervals, differentiable.
     lo, hi = jnp.array([0.0, -1.0, 2.0], FLOAT), jnp.array([1.0, 0.5, 2.5], FLOAT)
     check_transforms(lambda a, b: gauss_legendre(4, lower=a, upper=b), (lo[0], hi[0]),
@@ -89,7 +112,9 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="nodes"):
         trapezoid(t[:1], t[:1])
     with pytest.raises(ValueError, match="nodes"):
-        simpson(t[:4], t[:4])
+        simpson(t[:1], t[:1])
+    with pytest.raises(ValueError, match="values"):
+        simpson(t[:4], t)
     with pytest.raises(ValueError, match="`n`"):
         gauss_legendre(0)
     with pytest.raises(ValueError, match="`n`"):
