@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
-from jaxtyping import Array, Float
+from jaxtyping import Array, Float, Int
 
 from .._validation import check_int
 from ._bayes import bayesian_quadrature
@@ -219,10 +219,19 @@ def _default_tolerance(dtype) -> float:
 
 
 class PolicyEvaluation(NamedTuple):
-    """The least-squares value weights and the state where the data collection ended."""
+    """The least-squares value weights, the state where the data collection ended, and how
+    well the data determine the weights."""
 
     weights: Float[Array, " p"]
     state: Float[Array, " n"]
+    rank: Int[Array, ""]
+    r"""Numerical rank of the least-squares matrix (singular values above
+    $\varepsilon \max(N, p)\, \sigma_1$); repeated features (as in $x \otimes x$) lower it."""
+    standard_error: Float[Array, ""]
+    r"""Estimated RMS error $\|\delta \hat w\|$ of the weights from the noise in the data:
+    $\sqrt{\sum_i \sigma_i^{-2}\,(\hat s^2 + (\varepsilon \sigma_1 \|\hat w\|)^2)}$, with
+    $\hat s^2$ the residual's sum of squares over the $N - \text{rank}$ spare rows (without
+    spare rows only round-off is seen) and the second term the round-off of the solve."""
 
 
 # Dormand–Prince 5(4) tableau: stages, 5th-order weights, and (5th - 4th)-order error weights.
@@ -335,7 +344,9 @@ def policy_evaluation(
     `x` over `num_intervals` consecutive intervals of length $T$, samples each at `num_nodes`
     evenly spaced times, integrates the running cost with `rule`, and returns the
     minimum-norm least-squares solution $\hat w$ of
-    $\hat w^\top[\phi(x_{k}) - \phi(x_{k+1})] = \int_{kT}^{(k+1)T} l\, dt$.
+    $\hat w^\top[\phi(x_{k}) - \phi(x_{k+1})] = \int_{kT}^{(k+1)T} l\, dt$ (by SVD, singular
+    values below $\varepsilon \max(N, p)\, \sigma_1$ dropped as round-off), with the
+    system's numerical rank and the weights' estimated standard error.
 
     **Arguments:**
 
@@ -371,17 +382,61 @@ def policy_evaluation(
         return xs[-1], (row, integral)
 
     state, (Phi, targets) = lax.scan(one_interval, x, None, length=num_intervals)
-    return PolicyEvaluation(jnp.linalg.pinv(Phi) @ targets, state)
+    return PolicyEvaluation(state=state, **_least_squares(Phi, targets))
+
+
+def _least_squares(Phi, targets):
+    """Minimum-norm least squares, its numerical rank, and the weights' standard error.
+
+    The cutoff is LAPACK's (numpy.linalg.lstsq's rcond): singular values below
+    eps max(N, p) sigma_1 are round-off. The standard error is the regression one: targets
+    with independent noise of variance s^2 move the weights by s^2 sum_i sigma_i^-2 in mean
+    square, and s^2 is estimated by the residual per spare row (N - rank of them); a
+    backward-stable solve adds a perturbation of eps sigma_1 |w| to the targets. As the
+    trajectory decays it stops exciting every feature (sigma_min falls) and the ODE's absolute
+    tolerance dominates the data (s grows): this is what grows when the least-squares system
+    becomes ill-conditioned.
+    """
+    # pinv, whose derivative stays finite where features repeat (the SVD's own divides by
+    # differences of the zero singular values). It forms Phi^+ explicitly, whose round-off
+    # (eps cond |y|) would swamp the residual the noise is read from: one step of iterative
+    # refinement brings the residual down to that of an SVD solve (5 orders on task 1).
+    eps = jnp.finfo(Phi.dtype).eps
+    cutoff = eps * max(Phi.shape)
+    inverse_matrix = jnp.linalg.pinv(Phi, rtol=cutoff)
+    weights = inverse_matrix @ targets
+    weights = weights + inverse_matrix @ (targets - Phi @ weights)
+    s = jnp.linalg.svd(Phi, compute_uv=False)
+    keep = s > cutoff * s[0]
+    inverse = jnp.where(keep, 1 / jnp.where(keep, s, 1), 0)
+    rank = jnp.sum(keep)
+    spare = (Phi.shape[0] - rank).astype(Phi.dtype)
+    noise = jnp.sum((Phi @ weights - targets) ** 2) / jnp.maximum(spare, 1)
+    roundoff = eps * s[0] * jnp.linalg.norm(weights)
+    standard_error = jnp.sqrt(jnp.sum(inverse**2) * (noise + roundoff**2))
+    return dict(weights=weights, rank=rank, standard_error=standard_error)
 
 
 class PolicyIterationResult(NamedTuple):
-    """Final weights, the weights after every iteration, how many ran, and whether they settled."""
+    """The chosen weights, the weights after every iteration, and why the iteration stopped."""
 
     weights: Float[Array, " p"]
+    """The last iterate when `tol` or `max_iterations` stopped the iteration, else the iterate
+    with the smallest estimated error."""
     history: Float[Array, "iterations p"]
+    """The weights after every evaluation that ran, a rank-deficient last one included."""
     num_iterations: int
     converged: bool
     """Whether the weights moved by less than `tol` before `max_iterations` ran out."""
+    message: str
+    """Why it stopped: `"tol reached"`, `"max_iterations reached"`, `"noise floor reached"`
+    (a step no larger than the least-squares noise: `tol` is below what the data resolve) or
+    `"least-squares rank lost"` (the trajectory stopped exciting a combination of features)."""
+    standard_error: float
+    """The estimated error of `weights`: its evaluation's
+    [`standard_error`][jaxkern.quadrature.PolicyEvaluation], or, if larger, the step that
+    followed it (for the last iterate: its step times $q / (1 - q)$, $q$ the ratio of the last
+    two steps). It does not see the bias a quadrature rule puts in the fixed point."""
 
 
 def policy_iteration(
@@ -406,12 +461,25 @@ def policy_iteration(
     term that moves the fixed point, by $O(N^{-2})$ for the trapezoid and $O(N^{-b})$ for
     Bayesian quadrature with a Matérn kernel of smoothness $b$.
 
+    The data limit the accuracy: as the trajectory decays it stops exciting every feature and
+    the ODE's absolute tolerance dominates the samples, so the least-squares system grows
+    ill-conditioned and its solution noisy. The iteration therefore also stops when a step is
+    no larger than the noise of the two solves it joins,
+    $\|\hat w^{(i)} - \hat w^{(i-1)}\| \le \sqrt{s_i^2 + s_{i-1}^2}$ with $s_i$ the
+    [`standard_error`][jaxkern.quadrature.PolicyEvaluation] of evaluation $i$
+    (`"noise floor reached"`), or when the least-squares matrix loses rank
+    (`"least-squares rank lost"`), and then returns the iterate with the smallest estimated
+    error, $\max(s_i, \|\hat w^{(i+1)} - \hat w^{(i)}\|)$ (the next Newton step measures an
+    iterate's error), instead of the last: a `tol` below the noise floor no longer walks away
+    from the optimum.
+
     **Arguments:**
 
     - `problem`: the control problem.
     - `rule`, `num_nodes`, `interval`, `num_intervals`, `rtol`, `atol`: as in
       [`policy_evaluation`][jaxkern.quadrature.policy_evaluation].
-    - `tol`: stopping threshold on the change of the weights.
+    - `tol`: stopping threshold on the change of the weights (absolute); below the noise
+      floor the iteration stops there instead, with `converged=False`.
     - `max_iterations`: at most this many evaluations.
 
     **Returns:** a [`PolicyIterationResult`][jaxkern.quadrature.PolicyIterationResult].
@@ -428,14 +496,54 @@ def policy_iteration(
     control*, ICLR 2024, Algorithm 1.
     """
     check_int("max_iterations", max_iterations, 1)
-    w, x, history = problem.w0, problem.x0, []
-    change = math.inf
-    while change >= tol and len(history) < max_iterations:
-        w_new, x = policy_evaluation(
+    w, x = problem.w0, problem.x0
+    history, changes, errors = [], [], []  # per iterate: the step to it, its standard error
+    message, max_rank = "max_iterations reached", 0
+    while len(history) < max_iterations:
+        out = policy_evaluation(
             problem, w, x, rule=rule, num_nodes=num_nodes, interval=interval,
             num_intervals=num_intervals, rtol=rtol, atol=atol,
         )
-        change = float(jnp.linalg.norm(w_new - w))
-        w = w_new
-        history.append(w)
-    return PolicyIterationResult(w, jnp.stack(history), len(history), change < tol)
+        history.append(out.weights)
+        if int(out.rank) < max_rank:
+            # A combination of features the data determined before is now undetermined: its
+            # component of these weights (and so this step) is arbitrary.
+            message = "least-squares rank lost"
+            break
+        changes.append(float(jnp.linalg.norm(out.weights - w)))
+        errors.append(float(out.standard_error))
+        w, x, max_rank = out.weights, out.state, int(out.rank)
+        if changes[-1] < tol:
+            message = "tol reached"
+            break
+        if changes[-1] <= math.hypot(*errors[-2:]):
+            message = "noise floor reached"
+            break
+    estimates = _error_estimates(changes, errors, at_noise_floor=message == "noise floor reached")
+    best = len(changes) - 1
+    if message in ("noise floor reached", "least-squares rank lost"):
+        best = int(np.argmin(estimates))
+    return PolicyIterationResult(
+        history[best], jnp.stack(history), len(history), message == "tol reached", message,
+        estimates[best],
+    )
+
+
+def _error_estimates(changes, errors, *, at_noise_floor):
+    """Estimated errors of the iterates, from their standard errors and the steps around them.
+
+    Newton's method moves most of the way to the fixed point, so an iterate is about as far
+    from it as the next step. The last iterate has no next step: at the noise floor the step
+    to it was noise, so it is a Newton step from an iterate already at the fixed point and
+    only its own noise is left; otherwise, in a contraction with ratio
+    q = (its step) / (the step before), it is within q / (1 - q) of its step (inf for q >= 1;
+    the step itself for a first iterate, which has no ratio).
+    """
+    if at_noise_floor:
+        last = 0.0
+    elif len(changes) == 1:
+        last = changes[0]
+    else:
+        q = changes[-1] / changes[-2]
+        last = q / (1 - q) * changes[-1] if q < 1 else math.inf
+    return [max(error, step) for error, step in zip(errors, changes[1:] + [last])]
