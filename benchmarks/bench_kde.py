@@ -251,7 +251,7 @@ def _dp_errors(n: int, epsilons, ns, key, reps: int) -> list[dict]:
         def build(size, eps, k):
             X = jax.random.normal(kx, (size, 128)) / math.sqrt(128)
             r2 = jax.lax.map(lambda y: jnp.sum((X - y[None, :]) ** 2, -1), Yg)
-            exact = (jnp.exp(-r2 / 2) if kernel == "gaussian" else jnp.exp(-jnp.sqrt(r2))).sum(1)
+            exact = (jnp.exp(-r2 / 2) if kernel == "rbf" else jnp.exp(-jnp.sqrt(r2))).sum(1)
             dp = private_kernel_sum(X, epsilon=eps, key=k, kernel=kernel, bandwidth=1.0,
                                     num_features=1024, project_to=proj, delta=delta)
             return dp, Yg, exact
@@ -259,11 +259,11 @@ def _dp_errors(n: int, epsilons, ns, key, reps: int) -> list[dict]:
 
     mechanisms = {
         "l1 distance: noisy dyadic trees (d=4, depth 8)": l1,
-        "gaussian h=1: random features (d=128, D=1024)": kern("gaussian", None),
-        "gaussian h=1: JL to 32 + random features": kern("gaussian", 32),
-        "gaussian h=1: random features, Gaussian noise (delta=1e-5)": kern("gaussian", None, 1e-5),
-        "exponential h=1: random features (d=128, D=1024)": kern("exponential", None),
-        "exponential h=1: JL to 32 + random features": kern("exponential", 32),
+        "rbf h=1: random features (d=128, D=1024)": kern("rbf", None),
+        "rbf h=1: JL to 32 + random features": kern("rbf", 32),
+        "rbf h=1: random features, Gaussian noise (delta=1e-5)": kern("rbf", None, 1e-5),
+        "matern12 h=1: random features (d=128, D=1024)": kern("matern12", None),
+        "matern12 h=1: JL to 32 + random features": kern("matern12", 32),
     }
     if reps == 1:  # quick: one structure of each kind
         mechanisms = dict(list(mechanisms.items())[::2])

@@ -133,8 +133,7 @@ def _run(p, family, steps):
         "steps": int(sol.losses.shape[0]),  # taken: the fit stops once a chunk accepts none
         "max_steps": steps,
         # mixture components per axis after pruning (of 30 fitted)
-        "components": "x".join(str(k.weights.shape[0]) if hasattr(k, "weights") else "-"
-                               for k in sol.kernels),
+        "components": "x".join(str(getattr(k, "num_components", "-")) for k in sol.kernels),
         "wall_s": wall,  # compilation included
         "compile_s": compiled["compile_s"],  # JAX's account: tracing + lowering + XLA compile
         "rel_l2": _error(p, sol),

@@ -84,7 +84,13 @@ def collocate(
         # lineax scales its tolerance per element, atol + rtol |b_i|: atol gives the entries
         # where b vanishes the scale of the largest.
         atol = jnp.maximum(tol * jnp.max(jnp.abs(b)), jnp.finfo(b.dtype).tiny)
-        solver = lx.GMRES(rtol=tol, atol=atol, restart=20, max_steps=2)
+        # lineax runs every Arnoldi step of a restart cycle and tests convergence between
+        # cycles, so the cycle is kept short: with the preconditioner exact for linear PDEs one
+        # step does, and nonlinear ones get up to 10 cycles. restart=20 cost 2.2x (forward) and
+        # 3.5x (value and gradient of J) the hand-written GMRES on bench_pde's 2-D Poisson
+        # 400 x 400 (1.0 s / 2.6 s against 0.47 s / 0.73 s per evaluation; whole solve 362 s
+        # against 161 s); restart=2 takes 0.40 s / 0.66 s and 125 s, same J trajectory.
+        solver = lx.GMRES(rtol=tol, atol=atol, restart=2, max_steps=10)
         return lx.linear_solve(
             lx.FunctionLinearOperator(matvec, structure), b, solver,
             options={"preconditioner": preconditioner}, throw=False,
