@@ -12,7 +12,6 @@ from collections.abc import Sequence
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import lineax as lx
 from jaxtyping import Array
 
 from ._operators import FactorOps, derivatives, factor_operators, log_evidence_terms, resolved
@@ -41,7 +40,7 @@ def collocate(
 ) -> Array:
     r"""Grid values whose interior residual vanishes, boundary values held: Newton–GMRES.
 
-    Each Newton step solves $J\,\delta = -r$ on the interior by GMRES (lineax) with the
+    Each Newton step solves $J\,\delta = -r$ on the interior by GMRES with the
     fast-diagonalisation preconditioner (exact for linear constant-coefficient PDEs, so one
     GMRES iteration); $J$ is applied by a Jacobian-vector product, so nothing of size
     $N \times N$ is formed. The root is wrapped in `lax.custom_root`, so gradients with respect
@@ -54,22 +53,18 @@ def collocate(
     def interior_residual(V):
         return grid_residual(prob, ops, U.at[inner].set(V))[inner]
 
-    # Library or hand-written: lineax's GMRES replaced jax.scipy's, which needed right
-    # preconditioning by hand (its left-preconditioned GMRES compares |M r| with tol |b| and
-    # stopped at x = 0 in float32); lineax stops on the residual, forces one real iteration
-    # and checks the step too. Measured in one process (issue 17), 1-D Poisson sin(100x) of
-    # bench_pde, 400 points, Q = 30, `solve(..., num_steps=20)`, float64, on 2 shared CPU
-    # cores, each variant a fresh residual (so each compiles), both orders:
-    #   hand-written (jax.scipy GMRES): 45.3 s CPU / 93 s wall run first, 39.1 s / 59 s run
-    #     second; rel. L2 8.9e-5, J = -1530.68, 26 of 30 components kept;
-    #   lineax GMRES: 44.6 s CPU / 66 s wall run first, 36.7 s / 50 s run second;
-    #     rel. L2 1.0e-6, J = -1488.30, 6 kept.
-    # No cost, and more accurate here. For fixed kernels the two agree (initial mixture: U to
-    # 8e-13, grad J to 2e-9 relative, same collocation residual 3.8e-10 |f|), but the fit is
-    # sensitive to round-off and the paths part: on bench_pde's full 100-step run lineax gave
-    # 1.4e-7 (hand-written 8.4e-8; both 60 steps, 1 component, 205 s vs 204 s wall under
-    # load), on its --quick problem 5.5e-5 (1.1e-5): the near-equal optima of J, not the
-    # solves, decide the last digit.
+    # Library or hand-written, measured in one process (issue 17, float64, 2 CPU cores, each
+    # run alone). lineax's GMRES runs every Arnoldi step of a restart cycle and tests
+    # convergence only between cycles; jax.scipy's "incremental" GMRES stops inside a cycle.
+    # On bench_pde's 2-D Poisson 400 x 400, one evaluation of J (value and gradient) took
+    # 0.47 s / 0.73 s hand-written, 1.0 s / 2.6 s with lineax at restart=20 (whole solve 161 s
+    # against 362 s), and 0.40 s / 0.66 s at restart=2 (125 s). But two-step cycles stall where
+    # the preconditioner is inexact: the nonlinear 2-D Allen-Cahn 200 x 200 took 223 s to
+    # 7.6e-5 against 68 s to 3.1e-5. On 1-D problems the two agree (initial mixture: U to
+    # 8e-13, grad J to 2e-9); the last digit of a fit is decided by near-equal optima of J.
+    # So: jax.scipy's GMRES, right-preconditioned by hand, A P y = b with x = P y, so that it
+    # measures the true residual (its left-preconditioned form compares |M r| with tol |b|
+    # and stopped at x = 0 in float32).
     # optimistix's Newton (with `ImplicitAdjoint`) was tried in place of the loop below and
     # `custom_root`, and not kept: `optx.Newton` takes no preconditioner (the residual had
     # to be right-preconditioned by hand), its tolerances are per element with no stop where
@@ -77,28 +72,18 @@ def collocate(
     # lineax GMRES raised "stagnation" inside jit (per-element tolerances cannot be met where
     # the cotangent has zero entries).
     def linear_solve(matvec, b, transpose=False):
-        structure = jax.eval_shape(lambda: b)
-        preconditioner = lx.FunctionLinearOperator(
-            lambda v: precondition(v, transpose), structure
-        )
-        # lineax scales its tolerance per element, atol + rtol |b_i|: atol gives the entries
-        # where b vanishes the scale of the largest.
-        atol = jnp.maximum(tol * jnp.max(jnp.abs(b)), jnp.finfo(b.dtype).tiny)
-        # lineax runs every Arnoldi step of a restart cycle and tests convergence between
-        # cycles, so the cycle is kept short: with the preconditioner exact for linear PDEs one
-        # step does, and nonlinear ones get up to 10 cycles. restart=20 cost 2.2x (forward) and
-        # 3.5x (value and gradient of J) the hand-written GMRES on bench_pde's 2-D Poisson
-        # 400 x 400 (1.0 s / 2.6 s against 0.47 s / 0.73 s per evaluation; whole solve 362 s
-        # against 161 s); restart=2 takes 0.40 s / 0.66 s and 125 s, same J trajectory.
-        solver = lx.GMRES(rtol=tol, atol=atol, restart=2, max_steps=10)
-        return lx.linear_solve(
-            lx.FunctionLinearOperator(matvec, structure), b, solver,
-            options={"preconditioner": preconditioner}, throw=False,
-        ).value
+        def apply(v):
+            return precondition(v, transpose)
+
+        y = jax.scipy.sparse.linalg.gmres(
+            lambda v: matvec(apply(v)), b, tol=tol, atol=0.0, restart=20, maxiter=2,
+            solve_method="incremental",
+        )[0]
+        return apply(y)
 
     def tangent_solve(linearised, b):
-        # The transposed solve is given explicitly (lineax's own transpose rule cannot run on
-        # the operator `custom_root` hands over, which reaches it as an undefined primal).
+        # The implicit-function-theorem solve and its transpose (the adjoint) share the
+        # preconditioner, transposed.
         return jax.lax.custom_linear_solve(
             linearised, b, solve=linear_solve,
             transpose_solve=lambda matvec, c: linear_solve(matvec, c, transpose=True),
