@@ -56,9 +56,9 @@ def _dkm(outdir) -> Stop:
         Z = result.model.inducing
         prior = kernel_map(Z @ Z.T / Z.shape[1])
         fig, axes = plt.subplots(1, 3, figsize=(9, 3))
-        axes[0].imshow(prior)
+        fig.colorbar(axes[0].imshow(prior), ax=axes[0], shrink=0.8)
         axes[0].set(title="NNGP Gram K(G0) at Z")
-        axes[1].imshow(learned)
+        fig.colorbar(axes[1].imshow(learned), ax=axes[1], shrink=0.8)
         axes[1].set(title="DKM Gram G1 at Z")
         axes[2].plot(X[:, 0], y, "k.", label="data")
         axes[2].plot(X[:, 0], pred.mean, label="DKM mean")

@@ -37,7 +37,8 @@ def _pointwise(outdir) -> Stop:
         for ax, c, lmax, title in zip(axes, (x[0], y[0], p[0]), (LMAX, LMAX, 2 * LMAX),
                                       ("f", "g", "f g (Gaunt product)"), strict=True):
             values = np.asarray(spherical_harmonics(jnp.asarray(grid, c.dtype), lmax=lmax) @ c)
-            ax.pcolormesh(phi, theta, values, cmap="RdBu_r", shading="auto")
+            mesh = ax.pcolormesh(phi, theta, values, cmap="RdBu_r", shading="auto")
+            fig.colorbar(mesh, ax=ax, shrink=0.8)
             ax.set(title=title, xlabel="phi", ylabel="theta")
             ax.invert_yaxis()
         fig.tight_layout()

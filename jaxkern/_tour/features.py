@@ -113,7 +113,7 @@ def _classification(outdir) -> Stop:
         fig.tight_layout()
         fig.savefig(outdir / "features_quantum.png", dpi=100)
         plt.close(fig)
-    return Stop("quantum kernel classifier", "ad hoc data, 40 train / 40 test, 1 - accuracy",
+    return Stop("quantum kernel classifier", "ad hoc data, 40 train / 40 test: error rate",
                 1 - accuracy, 0.1)
 
 
