@@ -1,4 +1,5 @@
-"""Floor 0 linear algebra: jittered Cholesky, structured solves, blocking and row-sharding."""
+"""Floor 0 linear algebra: jittered Cholesky, structured solves, blocking and row-sharding,
+M-FAC inverse-Fisher products."""
 
 from .._validation import default_jitter as default_jitter
 from ._blocking import into_blocks as into_blocks
@@ -15,11 +16,23 @@ from ._kronecker import kron_matvec as kron_matvec
 from ._kronecker import kron_shifted_logdet as kron_shifted_logdet
 from ._kronecker import kron_shifted_solve as kron_shifted_solve
 from ._kronecker import kron_solve as kron_solve
+from ._mfac import MFACDynamic as MFACDynamic
+from ._mfac import MFACStatic as MFACStatic
+from ._mfac import mfac_dynamic_init as mfac_dynamic_init
+from ._mfac import mfac_dynamic_matvec as mfac_dynamic_matvec
+from ._mfac import mfac_dynamic_update as mfac_dynamic_update
+from ._mfac import mfac_dynamic_update_matvec as mfac_dynamic_update_matvec
+from ._mfac import mfac_inverse_diag as mfac_inverse_diag
+from ._mfac import mfac_inverse_entry as mfac_inverse_entry
+from ._mfac import mfac_static as mfac_static
+from ._mfac import mfac_static_matvec as mfac_static_matvec
 
 __all__ = [
     "Float32CholeskyWarning",
     "KroneckerCholesky",
     "KroneckerEigh",
+    "MFACDynamic",
+    "MFACStatic",
     "apply_along_axes",
     "default_jitter",
     "into_blocks",
@@ -31,5 +44,13 @@ __all__ = [
     "kron_shifted_logdet",
     "kron_shifted_solve",
     "kron_solve",
+    "mfac_dynamic_init",
+    "mfac_dynamic_matvec",
+    "mfac_dynamic_update",
+    "mfac_dynamic_update_matvec",
+    "mfac_inverse_diag",
+    "mfac_inverse_entry",
+    "mfac_static",
+    "mfac_static_matvec",
     "row_sharding",
 ]
