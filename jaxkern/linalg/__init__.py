@@ -16,6 +16,16 @@ from ._kronecker import kron_matvec as kron_matvec
 from ._kronecker import kron_shifted_logdet as kron_shifted_logdet
 from ._kronecker import kron_shifted_solve as kron_shifted_solve
 from ._kronecker import kron_solve as kron_solve
+from ._lanczos import LanczosDecomposition as LanczosDecomposition
+from ._lanczos import RitzPairs as RitzPairs
+from ._lanczos import SpectralDensity as SpectralDensity
+from ._lanczos import TraceEstimate as TraceEstimate
+from ._lanczos import lanczos as lanczos
+from ._lanczos import lanczos_eigh as lanczos_eigh
+from ._lanczos import slq_logdet as slq_logdet
+from ._lanczos import smoothed_density as smoothed_density
+from ._lanczos import spectral_density as spectral_density
+from ._lanczos import stochastic_trace as stochastic_trace
 from ._mfac import MFACDynamic as MFACDynamic
 from ._mfac import MFACStatic as MFACStatic
 from ._mfac import mfac_dynamic_init as mfac_dynamic_init
@@ -31,8 +41,12 @@ __all__ = [
     "Float32CholeskyWarning",
     "KroneckerCholesky",
     "KroneckerEigh",
+    "LanczosDecomposition",
     "MFACDynamic",
     "MFACStatic",
+    "RitzPairs",
+    "SpectralDensity",
+    "TraceEstimate",
     "apply_along_axes",
     "default_jitter",
     "into_blocks",
@@ -44,6 +58,8 @@ __all__ = [
     "kron_shifted_logdet",
     "kron_shifted_solve",
     "kron_solve",
+    "lanczos",
+    "lanczos_eigh",
     "mfac_dynamic_init",
     "mfac_dynamic_matvec",
     "mfac_dynamic_update",
@@ -53,4 +69,8 @@ __all__ = [
     "mfac_static",
     "mfac_static_matvec",
     "row_sharding",
+    "slq_logdet",
+    "smoothed_density",
+    "spectral_density",
+    "stochastic_trace",
 ]
