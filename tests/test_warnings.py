@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import pytest
 
 import jaxkern
-from jaxkern import density, pde, quadrature
+from jaxkern import density, pde, quadrature, ssm
 from jaxkern.kernels import RBF
 
 X = jax.random.normal(jax.random.PRNGKey(0), (20, 2))
@@ -31,6 +31,7 @@ CALLS = {
     "GaussianMeasure.variance": lambda: quadrature.GaussianMeasure(jnp.zeros(1), cov=1.0).variance,
     "predict_grid(jitter=)": lambda: pde.predict_grid(_solution(), (GRID,), jitter=1e-4),
     "PDESolution.jitter": lambda: _solution().jitter,
+    "s4d_init(method=)": lambda: ssm.s4d_init(8, method="inv"),
 }
 
 

@@ -45,7 +45,7 @@ def _ptd_transfer(outdir) -> Stop:
     N, eps = 64, 1.0
     h = hippo_legs(N)
     C = h.B / np.linalg.norm(h.B)
-    w = np.unique(np.concatenate([np.logspace(-2, 4, 400), s4d_init(N, method="legs").lam.imag]))
+    w = np.unique(np.concatenate([np.logspace(-2, 4, 400), s4d_init(N, init="legs").lam.imag]))
     s = 1j * w
     G = np.array([C @ np.linalg.solve(x * np.eye(N) - h.A, h.B) for x in s])
     init = ptd_init(N, perturbation=eps)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-from jax.sharding import NamedSharding
+from jax.sharding import NamedSharding, PartitionSpec
 from jaxtyping import Array
 
 
@@ -19,11 +19,33 @@ def into_blocks(a: Array, block: int, fill: str) -> Array:
     ``fill="edge"`` repeats the last point (so a kernel evaluated on padding stays finite);
     ``fill="zero"`` pads with zeros (so padded weights contribute nothing).
     """
+    a = _drop_trivial_sharding(a)
     n, block = a.shape[0], max(block, 1)  # an empty axis gives no blocks, not a 0 / 0
     pad = (-n) % block
     widths = [(0, pad)] + [(0, 0)] * (a.ndim - 1)
     a = jnp.pad(a, widths, mode="edge" if fill == "edge" else "constant")
     return a.reshape((a.shape[0] // block, block) + a.shape[1:])
+
+
+def _sharding(X):
+    """The concrete sharding of an array, or the one in the abstract type of a traced value
+    (explicit-sharding meshes keep it there under `jit`)."""
+    if isinstance(X, jax.core.Tracer):
+        return getattr(jax.typeof(X), "sharding", None)
+    return getattr(X, "sharding", None)
+
+
+def _drop_trivial_sharding(a: Array) -> Array:
+    """`a` replicated when it is "sharded" over a one-device explicit mesh.
+
+    `jax.make_mesh` gives explicit axes, whose sharding is part of an array's type: padding or
+    concatenating such an array with a plain one is a type error even on one device, where the
+    split means nothing (a single-CPU user of a sharding example hits it first).
+    """
+    sharding = _sharding(a)
+    if isinstance(sharding, NamedSharding) and sharding.mesh.size == 1 and any(sharding.spec):
+        return jax.reshard(a, NamedSharding(sharding.mesh, PartitionSpec()))
+    return a
 
 
 def row_sharding(X) -> tuple[jax.sharding.Mesh, str | tuple[str, ...]] | None:
@@ -32,10 +54,7 @@ def row_sharding(X) -> tuple[jax.sharding.Mesh, str | tuple[str, ...]] | None:
     Reads the concrete sharding of an array, or the sharding in the abstract type of a traced
     value (explicit-sharding meshes keep it there under `jit`).
     """
-    if isinstance(X, jax.core.Tracer):
-        sharding = getattr(jax.typeof(X), "sharding", None)
-    else:
-        sharding = getattr(X, "sharding", None)
+    sharding = _sharding(X)
     if not isinstance(sharding, NamedSharding) or len(sharding.spec) == 0:
         return None
     axis = sharding.spec[0]

@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._validation import check_int
+from .._validation import check_int, warn_deprecated
 
 INITS = ("lin", "inv", "legs", "ptd")
 
@@ -105,8 +105,7 @@ def _upper_half(lam: np.ndarray, V: np.ndarray, B: np.ndarray) -> DiagonalInit:
     return DiagonalInit(*_freeze(lam[keep][order], (weight * B)[keep][order], V[:, keep][:, order]))
 
 
-@functools.cache
-def s4d_init(state_size: int, *, method: str = "lin") -> DiagonalInit:
+def s4d_init(state_size: int, *, init: str = "lin", method: str | None = None) -> DiagonalInit:
     """Initial modes of S4D: $N/2$ eigenvalues (one per conjugate pair) and input weights.
 
     - `"lin"` (S4D-Lin): $\\lambda_n = -\\tfrac12 + i\\pi n$, $B_n = 1$.
@@ -119,21 +118,30 @@ def s4d_init(state_size: int, *, method: str = "lin") -> DiagonalInit:
     **Arguments:**
 
     - `state_size`: $N$, even.
-    - `method`: one of `"lin"`, `"inv"`, `"legs"`, `"ptd"`.
+    - `init`: one of `"lin"`, `"inv"`, `"legs"`, `"ptd"` (the name the layers use; `method`
+      is its deprecated spelling, since `method` means the discretisation everywhere else).
 
     **Returns:** a [`DiagonalInit`][jaxkern.ssm.DiagonalInit] (cached, read-only).
 
     Example:
         >>> from jaxkern.ssm import s4d_init
-        >>> s4d_init(4, method="lin").lam
+        >>> s4d_init(4, init="lin").lam
         array([-0.5+0.j        , -0.5+3.14159265j])
 
     Paper: Gu, Gupta, Goel, Ré, *On the Parameterization and Initialization of Diagonal State
     Space Models* (S4D), NeurIPS 2022, section 4.
     """
+    if method is not None:
+        warn_deprecated("s4d_init(method=...)", "s4d_init(init=...)")
+        init = method
     check_state_size(state_size)
-    if method not in INITS:
-        raise ValueError(f"`method` must be one of {INITS}, got {method!r}.")
+    if init not in INITS:
+        raise ValueError(f"`init` must be one of {INITS}, got {init!r}.")
+    return _s4d_init(state_size, init)
+
+
+@functools.cache
+def _s4d_init(state_size: int, method: str) -> DiagonalInit:
     m = state_size // 2
     n = np.arange(m, dtype=np.float64)
     if method == "lin":

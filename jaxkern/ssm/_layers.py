@@ -128,7 +128,7 @@ class S4D(_ConvolutionLayer):
             raise ValueError(f"need 0 < `dt_min` <= `dt_max`, got {dt_min!r} and {dt_max!r}.")
         check_method(method)
         dtype = _dtype(dtype)
-        table = s4d_init(state_size, method=init)
+        table = s4d_init(state_size, init=init)
         m = table.lam.shape[0]
         k_dt, k_c, k_d = jax.random.split(key, 3)
         u = jax.random.uniform(k_dt, (channels,), dtype=dtype)

@@ -345,3 +345,16 @@ def test_sharded_equals_unsharded():
                          text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.strip().endswith("ok")
+
+
+def test_one_device_explicit_mesh_equals_unsharded():
+    # docs/density.md's sharding example on a one-CPU machine: `jax.make_mesh` gives explicit
+    # axes, and padding such an array beside a plain one was a ShardingTypeError.
+    mesh = jax.make_mesh((1,), ("x",))
+    rows = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("x"))
+    X = jax.random.normal(jax.random.key(0), (50, 2), FLOAT)
+    Y = jax.random.normal(jax.random.key(1), (7, 2), FLOAT)
+    ref = kde_log_density(X, Y, bandwidth=0.5, block_size=16)
+    for data, queries in ((X, jax.device_put(Y, rows)), (jax.device_put(X, rows), Y)):
+        got = kde_log_density(data, queries, bandwidth=0.5, block_size=16)
+        np.testing.assert_array_equal(np.asarray(got), np.asarray(ref))

@@ -35,7 +35,7 @@ def test_hippo_legs_structure_and_spectrum():
 
 def test_s4d_legs_spectrum_matches_scipy():
     N = 32
-    init = s4d_init(N, method="legs")
+    init = s4d_init(N, init="legs")
     # Reference: SciPy's general eigensolver on the normal part, upper half-plane eigenvalues.
     w = scipy.linalg.eigvals(hippo_legs(N).S)
     np.testing.assert_allclose(np.sort(init.lam.imag), np.sort(w.imag[w.imag > 0]), rtol=1e-10)
@@ -50,13 +50,13 @@ def test_s4d_lin_and_inv_match_formulas():
     N = 16
     n = np.arange(N // 2)
     # S4D paper, section 4: Lin = -1/2 + i pi n; Inv = -1/2 + i N/pi (N/(2n+1) - 1).
-    np.testing.assert_allclose(s4d_init(N, method="lin").lam, -0.5 + 1j * np.pi * n)
-    np.testing.assert_allclose(s4d_init(N, method="inv").lam,
+    np.testing.assert_allclose(s4d_init(N, init="lin").lam, -0.5 + 1j * np.pi * n)
+    np.testing.assert_allclose(s4d_init(N, init="inv").lam,
                                -0.5 + 1j * N / np.pi * (N / (2 * n + 1) - 1))
     # S4D-Inv approximates the S4D-LegS imaginary parts (S4D paper, section 4.2) to ~ 10%
     # over the low frequencies.
-    legs = np.sort(s4d_init(N, method="legs").lam.imag)
-    inv = np.sort(s4d_init(N, method="inv").lam.imag)
+    legs = np.sort(s4d_init(N, init="legs").lam.imag)
+    inv = np.sort(s4d_init(N, init="inv").lam.imag)
     np.testing.assert_allclose(inv[:4], legs[:4], rtol=0.25)
 
 
@@ -96,7 +96,7 @@ def _errors(N, eps):
     frequencies plus the frequencies of S4D-LegS's poles, where its error spikes."""
     B = hippo_legs(N).B
     C = B / np.linalg.norm(B)
-    w = np.unique(np.concatenate([np.logspace(-2, 4, 1500), s4d_init(N, method="legs").lam.imag]))
+    w = np.unique(np.concatenate([np.logspace(-2, 4, 1500), s4d_init(N, init="legs").lam.imag]))
     freqs = np.concatenate([-w[::-1], w])
     G, G_s4d = _hippo_tf(N, C, 1j * freqs)
     G_ptd = _ptd_tf(N, C, 1j * freqs, eps)
@@ -138,8 +138,8 @@ def test_bad_inputs():
         s4d_init(15)
     with pytest.raises(ValueError, match="state_size"):
         ptd_init(7)
-    with pytest.raises(ValueError, match="method"):
-        s4d_init(16, method="legt")
+    with pytest.raises(ValueError, match="`init`"):
+        s4d_init(16, init="legt")
     with pytest.raises(ValueError, match="perturbation"):
         ptd_init(16, perturbation=0.0)
     with pytest.raises(ValueError, match="state_size"):

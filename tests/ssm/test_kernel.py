@@ -25,7 +25,7 @@ CFLOAT = jnp.complex128 if X64 else jnp.complex64
 def _ssm(h=3, m=4, seed=0):
     """A random stable SSM with the S4D-Lin spectrum, in this run's dtype."""
     rng = np.random.default_rng(seed)
-    lam = np.tile(s4d_init(2 * m, method="lin").lam, (h, 1)) * rng.uniform(0.5, 2, (h, 1))
+    lam = np.tile(s4d_init(2 * m, init="lin").lam, (h, 1)) * rng.uniform(0.5, 2, (h, 1))
     B = rng.standard_normal((h, m)) + 1j * rng.standard_normal((h, m))
     C = rng.standard_normal((h, m)) + 1j * rng.standard_normal((h, m))
     dt = rng.uniform(0.01, 0.2, h)
@@ -76,7 +76,7 @@ def test_block_size_does_not_change_kernel(block_size):
 def test_zoh_and_bilinear_differ_by_tens_of_percent():
     # S4D-Lin, N = 64, dt = 0.1: Im(lambda) dt reaches pi * 31 * 0.1 ~ 10, where the two maps
     # place the discrete poles very differently.
-    init = s4d_init(64, method="lin")
+    init = s4d_init(64, init="lin")
     lam = jnp.asarray(init.lam[None], CFLOAT)
     one = jnp.ones_like(lam)
     dt = jnp.asarray([0.1], FLOAT)

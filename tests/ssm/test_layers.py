@@ -120,7 +120,7 @@ def test_s4d_tables_are_cached(getkey, init):
         S4D(3, 12, init=init, key=getkey())
     assert [f.cache_info().misses for f in (s4d_init, hippo_legs, ptd_init)] == misses
     assert s4d_init.cache_info().hits == hits + 2
-    assert s4d_init(12, method=init) is s4d_init(12, method=init)
+    assert s4d_init(12, init=init) is s4d_init(12, init=init)
 
 
 def test_s4d_layer_does_not_recompile(getkey):
