@@ -30,6 +30,9 @@ _SUBPACKAGES = (
     "equivariant",
     "deep",
     "features",
+    "timeseries",
+    "graphs",
+    "layers",
     "flax",
 )
 

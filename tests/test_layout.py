@@ -20,7 +20,7 @@ FLOORS = {
     "special": 0, "linalg": 0, "optim": 0,  # and every top-level private module, see `_floor`
     "kernels": 1,
     "gp": 2, "quadrature": 2, "pde": 2, "density": 2, "ssm": 2, "equivariant": 2, "deep": 2,
-    "features": 2, "timeseries": 2, "graphs": 2,
+    "features": 2, "timeseries": 2, "graphs": 2, "layers": 2,
     "flax": 3,
     "_tour": 4, "__main__": 4,
     "__init__": 4,  # `jaxkern/__init__.py`, the front door: re-exports, imported by nobody inside
