@@ -1,12 +1,13 @@
+// MathJax 2.7 (served from the site itself, see docs/hooks/offline_assets.py): typeset the
+// \( \) and \[ \] spans that pymdownx.arithmatex writes, and nothing else.
 window.MathJax = {
-  tex: {
+  tex2jax: {
     inlineMath: [["\\(", "\\)"]],
     displayMath: [["\\[", "\\]"]],
     processEscapes: true,
-    processEnvironments: true
+    processEnvironments: true,
+    ignoreClass: ".*|",
+    processClass: "arithmatex"
   },
-  options: {
-    ignoreHtmlClass: ".*|",
-    processHtmlClass: "arithmatex"
-  }
+  showMathMenu: false
 };
