@@ -153,7 +153,7 @@ def fit_dkm(
     optimizer: optax.GradientTransformation | None = None,
     tol: float | None = None,
     chunk_size: int = 100,
-    progress: bool = False,
+    progress: bool | None = None,
     learning_rate: float | None = None,
 ) -> DKMFit:
     r"""Maximise [`dkm_objective`][jaxkern.deep.dkm_objective] with any optax transformation.
@@ -171,7 +171,8 @@ def fit_dkm(
     - `optimizer`: any optax transformation; default `optax.adam(1e-2)`.
     - `tol`: stop after a chunk that moves the loss by at most this, relatively.
     - `chunk_size`: steps per compiled chunk.
-    - `progress`: print a progress line between chunks.
+    - `progress`: a progress bar (`None`: only when watched and slow; see
+      [`minimize`][jaxkern.optim.minimize]).
     - `learning_rate`: deprecated; use `optimizer=optax.adam(learning_rate)`.
 
     **Returns:** a [`DKMFit`][jaxkern.deep.DKMFit].

@@ -156,7 +156,7 @@ def loo_bandwidth(
     tol: float | None = None,
     chunk_size: int = 100,
     block_size: int = 512,
-    progress: bool = False,
+    progress: bool | None = None,
     learning_rate: float | None = None,
 ) -> LooBandwidth:
     r"""Bandwidth that maximises the leave-one-out log-likelihood, by gradient ascent.
@@ -182,7 +182,8 @@ def loo_bandwidth(
     - `tol`: stop after a chunk that moves the objective by at most this, relatively.
     - `chunk_size`: steps per compiled chunk.
     - `block_size`: tile size of each pass.
-    - `progress`: print a progress line.
+    - `progress`: a progress bar (`None`: only when watched and slow; see
+      [`minimize`][jaxkern.optim.minimize]).
     - `learning_rate`: deprecated; `optimizer=optax.adam(learning_rate)`.
 
     **Returns:** a [`LooBandwidth`][jaxkern.density.LooBandwidth].

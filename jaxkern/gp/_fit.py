@@ -43,7 +43,7 @@ def fit(
     jitter: float | None = None,
     tol: float | None = None,
     chunk_size: int = 100,
-    progress: bool = False,
+    progress: bool | None = None,
 ) -> FitResult:
     r"""Maximise the log marginal likelihood over the kernel's hyperparameters and the noise.
 
@@ -53,7 +53,8 @@ def fit(
     (biases), the value itself for real ones (spectral means):
     $$\min_{u,\, \log\sigma^2} \; -\log p(y \mid X, \theta(u), \sigma^2).$$
     The loop is [`jaxkern.optim.minimize`][jaxkern.optim.minimize]: jitted `lax.scan` chunks of
-    `chunk_size` steps from Python, so `progress` prints between chunks without host callbacks.
+    `chunk_size` steps from Python, so the progress bar updates between chunks without host
+    callbacks.
 
     **Arguments:**
 
@@ -69,7 +70,8 @@ def fit(
     - `jitter`: diagonal jitter, absolute; dtype-dependent default.
     - `tol`: stop after a chunk that moves the loss by at most this, relatively.
     - `chunk_size`: steps per compiled chunk.
-    - `progress`: print a progress line to stderr.
+    - `progress`: a progress bar (`None`: only when watched and slow; see
+      [`minimize`][jaxkern.optim.minimize]).
 
     **Returns:** a [`FitResult`][jaxkern.gp.FitResult].
 

@@ -63,7 +63,7 @@ def minimize(
     accept: Accept | Literal["decrease"] | None = None,
     tol: float | None = None,
     chunk_size: int = 100,
-    progress: bool = False,
+    progress: bool | None = None,
     description: str = "minimize",
 ) -> OptimResult:
     r"""Minimise `loss_fn(params, *args)` with any optax transformation, in compiled chunks.
@@ -79,7 +79,7 @@ def minimize(
       $\max(1, |\text{loss}|)$, or in which `accept` refused every step;
     - refresh `args` with `update_args(params, args)`, e.g. the warm start of an inner solve
       (they are traced inputs of the chunk, so nothing recompiles);
-    - print a progress line (`progress=True`).
+    - update a progress bar (rate and time left; see `progress`).
 
     With `accept`, a step whose `accept(loss, new_loss, new_params)` is false is refused:
     the parameters stay and the optimiser's state is reset (an L-BFGS memory built on a
@@ -97,8 +97,10 @@ def minimize(
     - `accept`: `None` (every step taken), `"decrease"`, or a jittable rule.
     - `tol`: relative change of the loss over a chunk at which to stop; `None` never stops.
     - `chunk_size`: steps per compiled chunk.
-    - `progress`: print a progress line to stderr after each chunk.
-    - `description`: the label of the progress line.
+    - `progress`: `True` shows a progress bar (tqdm: stderr in a terminal, a widget in a
+      notebook) updated after each chunk; `False` is silent; `None` (default) shows one only
+      in a terminal or notebook, and only once the fit has run for two seconds.
+    - `description`: the label of the progress bar.
 
     **Returns:** an [`OptimResult`][jaxkern.optim.OptimResult].
 
@@ -127,7 +129,8 @@ def minimize(
     opt_state = optimizer.init(dynamic)
     run_chunk = _chunk_runner(loss_fn, static, optimizer, accept, tol)
 
-    losses, done, start = [], 0, time.perf_counter()
+    bar = ProgressBar(description, num_steps, progress)
+    losses, done = [], 0
     message = "num_steps reached"
     args = tuple(args)
     while done < num_steps:
@@ -140,27 +143,60 @@ def minimize(
         done += length
         if update_args is not None:
             args = tuple(update_args(eqx.combine(dynamic, static), args))
-        if progress:
-            print(
-                f"\r{description}: step {done}/{num_steps}  loss {chunk_losses[-1]:.8g}"
-                f"  {time.perf_counter() - start:.1f}s",
-                end="",
-                file=sys.stderr,
-                flush=True,
-            )
+        bar.update(done, chunk_losses[-1] if chunk_losses.size else np.nan)
         if bool(reached_tol):
             message = "tol reached"
             break
         if not bool(any_accepted):
             message = "no step accepted"
             break
-    if progress and losses:
-        print(file=sys.stderr)
+    bar.close()
     losses = np.concatenate(losses) if losses else np.zeros((0,))
     return OptimResult(
         eqx.combine(dynamic, static), losses, int(losses.shape[0]),
         message != "num_steps reached", message,
     )
+
+
+def _interactive() -> bool:
+    """Whether a person is watching: stderr is a terminal, or this runs in a Jupyter kernel."""
+    if "ipykernel" in sys.modules:
+        return True
+    return bool(getattr(sys.stderr, "isatty", lambda: False)())
+
+
+class ProgressBar:
+    """A tqdm bar over optimiser steps, updated from Python between compiled chunks.
+
+    `enabled=None` opens the bar only when someone is watching and the work has already taken
+    two seconds (short fits stay quiet); `True` opens it at the first update; `False` never.
+    No host callback runs inside compiled code: `update` is called between chunks.
+    """
+
+    def __init__(self, description: str, total: int, enabled: bool | None):
+        self.description, self.total, self.enabled = description, total, enabled
+        self.start, self.bar, self.done = time.perf_counter(), None, 0
+
+    def update(self, done: int, loss: float) -> None:
+        if self.bar is None:
+            wanted = self.enabled or (
+                self.enabled is None and _interactive()
+                and time.perf_counter() - self.start > 2.0 and done < self.total
+            )
+            if not wanted:
+                self.done = done
+                return
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=self.total, desc=self.description, unit="step",
+                            initial=self.done, file=sys.stderr, dynamic_ncols=True)
+        self.bar.update(done - self.done)
+        self.bar.set_postfix(loss=f"{float(loss):.8g}", refresh=True)
+        self.done = done
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def _chunk_runner(loss_fn, static, optimizer, accept, tol):

@@ -44,7 +44,7 @@ def solve(
     newton_tol: float | None = None,
     chunk_size: int = 10,
     prune_tol: float = 1e-3,
-    progress: bool = False,
+    progress: bool | None = None,
     jitter: float | None = None,
 ) -> PDESolution:
     r"""Solve a PDE on a tensor grid with GP-HM: a GP prior on the grid values, the PDE as data.
@@ -115,7 +115,8 @@ def solve(
       last chunk's grid values.
     - `prune_tol`: after the fit, mixture components whose share of the solution is below
       this are dropped (see [`prune`][jaxkern.pde.prune]); 0 keeps them all.
-    - `progress`: print the objective after each chunk to stderr.
+    - `progress`: a progress bar over the steps (`None`: only when watched and slow; see
+      [`minimize`][jaxkern.optim.minimize]); `True` also reports the pruning.
     - `jitter`: deprecated name of `relative_jitter` (same meaning).
 
     **Returns:** a [`PDESolution`][jaxkern.pde.PDESolution] with the fit's record (`losses`,

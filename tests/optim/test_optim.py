@@ -152,3 +152,21 @@ def test_nonnegative_zero_starts_at_epsilon():
 def test_parameter_refuses_an_unknown_constraint():
     with pytest.raises(ValueError, match="constraint"):
         parameter("bounded")
+
+
+def test_progress_bar_true_writes_a_bar_and_false_is_silent(capsys):
+    loss = lambda p: jnp.sum((p - 1.0) ** 2)
+    minimize(loss, jnp.zeros(2), optimizer=optax.sgd(0.1), num_steps=20, chunk_size=5,
+             progress=True, description="unit-fit")
+    err = capsys.readouterr().err
+    assert "unit-fit" in err and "20/20" in err and "loss=" in err
+    minimize(loss, jnp.zeros(2), optimizer=optax.sgd(0.1), num_steps=20, chunk_size=5,
+             progress=False)
+    assert capsys.readouterr().err == ""
+
+
+def test_progress_default_is_quiet_when_nobody_watches(capsys):
+    # Under pytest stderr is captured (not a terminal), so the default draws nothing.
+    minimize(lambda p: jnp.sum(p**2), jnp.ones(2), optimizer=optax.sgd(0.1), num_steps=10,
+             chunk_size=5)
+    assert capsys.readouterr().err == ""
