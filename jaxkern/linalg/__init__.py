@@ -4,6 +4,11 @@ M-FAC inverse-Fisher products."""
 from .._validation import default_jitter as default_jitter
 from ._blocking import into_blocks as into_blocks
 from ._blocking import row_sharding as row_sharding
+from ._cg import CGResult as CGResult
+from ._cg import Tridiagonals as Tridiagonals
+from ._cg import batched_cg as batched_cg
+from ._cg import cg as cg
+from ._cg import fixed_cg as fixed_cg
 from ._cholesky import Float32CholeskyWarning as Float32CholeskyWarning
 from ._cholesky import jittered_cholesky as jittered_cholesky
 from ._kronecker import KroneckerCholesky as KroneckerCholesky
@@ -36,19 +41,33 @@ from ._mfac import mfac_inverse_diag as mfac_inverse_diag
 from ._mfac import mfac_inverse_entry as mfac_inverse_entry
 from ._mfac import mfac_static as mfac_static
 from ._mfac import mfac_static_matvec as mfac_static_matvec
+from ._pivoted import PartialCholesky as PartialCholesky
+from ._pivoted import WoodburyPreconditioner as WoodburyPreconditioner
+from ._pivoted import pivoted_cholesky as pivoted_cholesky
+from ._pivoted import woodbury_logdet as woodbury_logdet
+from ._pivoted import woodbury_preconditioner as woodbury_preconditioner
+from ._pivoted import woodbury_sample as woodbury_sample
+from ._pivoted import woodbury_solve as woodbury_solve
 
 __all__ = [
+    "CGResult",
     "Float32CholeskyWarning",
     "KroneckerCholesky",
     "KroneckerEigh",
     "LanczosDecomposition",
+    "PartialCholesky",
     "MFACDynamic",
     "MFACStatic",
     "RitzPairs",
     "SpectralDensity",
     "TraceEstimate",
+    "Tridiagonals",
+    "WoodburyPreconditioner",
     "apply_along_axes",
+    "batched_cg",
+    "cg",
     "default_jitter",
+    "fixed_cg",
     "into_blocks",
     "jittered_cholesky",
     "kron_cholesky",
@@ -60,6 +79,7 @@ __all__ = [
     "kron_solve",
     "lanczos",
     "lanczos_eigh",
+    "pivoted_cholesky",
     "mfac_dynamic_init",
     "mfac_dynamic_matvec",
     "mfac_dynamic_update",
@@ -73,4 +93,8 @@ __all__ = [
     "smoothed_density",
     "spectral_density",
     "stochastic_trace",
+    "woodbury_logdet",
+    "woodbury_preconditioner",
+    "woodbury_sample",
+    "woodbury_solve",
 ]
