@@ -13,6 +13,9 @@ from ._dkm_fit import dkm_objective as dkm_objective
 from ._dkm_fit import dkm_predict as dkm_predict
 from ._dkm_fit import fit_dkm as fit_dkm
 from ._empirical import empirical_ntk as empirical_ntk
+from ._kip import KIPResult as KIPResult
+from ._kip import kip as kip
+from ._kip import kip_loss as kip_loss
 from ._mlp import DenseParams as DenseParams
 from ._mlp import init_mlp as init_mlp
 from ._mlp import mlp as mlp
@@ -29,6 +32,7 @@ __all__ = [
     "DKMFit",
     "DenseParams",
     "KERNEL_MAPS",
+    "KIPResult",
     "NNGP",
     "NNGPNTK",
     "NTK",
@@ -40,6 +44,8 @@ __all__ = [
     "init_dkm",
     "init_mlp",
     "kernel_map",
+    "kip",
+    "kip_loss",
     "kl_gaussian",
     "mlp",
     "nngp_ntk",

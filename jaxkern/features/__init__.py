@@ -7,6 +7,10 @@ statevector simulation.
 """
 
 from ._attention import kernelized_attention as kernelized_attention
+from ._coding_rate import coding_rate as coding_rate
+from ._coding_rate import coding_rate_clusters as coding_rate_clusters
+from ._coding_rate import sinkhorn as sinkhorn
+from ._coding_rate import spectral_clustering as spectral_clustering
 from ._fourier import fourier_features as fourier_features
 from ._fourier import softmax_features as softmax_features
 from ._fourier import spectral_frequencies as spectral_frequencies
@@ -29,13 +33,17 @@ __all__ = [
     "SNNK",
     "SNNKFeatures",
     "ad_hoc_data",
+    "coding_rate",
+    "coding_rate_clusters",
     "feature_map_state",
     "fidelity_gram",
     "fidelity_kernel",
     "fourier_features",
     "kernelized_attention",
     "neural_network_kernel",
+    "sinkhorn",
     "snnk_features",
     "softmax_features",
+    "spectral_clustering",
     "spectral_frequencies",
 ]
