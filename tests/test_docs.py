@@ -28,10 +28,14 @@ def test_docs_have_code_blocks():
 def test_docs_code_blocks_run(page, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # a block that writes files writes them here
     namespace: dict = {"__name__": f"docs_{page.stem}"}
-    for number, block in enumerate(BLOCK.findall(page.read_text()), 1):
-        if block.startswith("# not run:"):
-            continue
-        code = compile(block, f"{page.name} (block {number})", "exec")
-        # A reader runs with JAX's default promotion rules, not the suite's strict ones.
-        with jax.numpy_dtype_promotion("standard"), jax.numpy_rank_promotion("allow"):
-            exec(code, namespace)  # noqa: S102 - running the docs is the point
+    x64 = jax.config.jax_enable_x64  # a page may switch float64 on; the next test must not see it
+    try:
+        for number, block in enumerate(BLOCK.findall(page.read_text()), 1):
+            if block.startswith("# not run:"):
+                continue
+            code = compile(block, f"{page.name} (block {number})", "exec")
+            # A reader runs with JAX's default promotion rules, not the suite's strict ones.
+            with jax.numpy_dtype_promotion("standard"), jax.numpy_rank_promotion("allow"):
+                exec(code, namespace)  # noqa: S102 - running the docs is the point
+    finally:
+        jax.config.update("jax_enable_x64", x64)
