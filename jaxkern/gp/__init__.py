@@ -1,5 +1,16 @@
 """Floor 2: exact Gaussian-process regression and type-II maximum-likelihood fitting."""
 
+from ._classification import ClassifierFitResult as ClassifierFitResult
+from ._classification import ClassMarginals as ClassMarginals
+from ._classification import EPApproximation as EPApproximation
+from ._classification import LaplaceApproximation as LaplaceApproximation
+from ._classification import ep_log_marginal_likelihood as ep_log_marginal_likelihood
+from ._classification import expectation_propagation as expectation_propagation
+from ._classification import fit_classifier as fit_classifier
+from ._classification import laplace as laplace
+from ._classification import laplace_log_marginal_likelihood as laplace_log_marginal_likelihood
+from ._classification import latent_predict as latent_predict
+from ._classification import predict_proba as predict_proba
 from ._exact import Posterior as Posterior
 from ._exact import gp_posterior as gp_posterior
 from ._exact import log_marginal_likelihood as log_marginal_likelihood
@@ -8,21 +19,40 @@ from ._fit import fit as fit
 from ._krr import krr_loss as krr_loss
 from ._krr import krr_predict as krr_predict
 from ._krr import ridge_solve as ridge_solve
+from ._likelihoods import BernoulliLogit as BernoulliLogit
+from ._likelihoods import BernoulliProbit as BernoulliProbit
+from ._likelihoods import Likelihood as Likelihood
+from ._likelihoods import Softmax as Softmax
 from ._self_distillation import SelfDistillation as SelfDistillation
 from ._self_distillation import optimal_distillation_weight as optimal_distillation_weight
 from ._self_distillation import self_distillation as self_distillation
 from ._self_distillation import self_distillation_limit as self_distillation_limit
 
 __all__ = [
+    "BernoulliLogit",
+    "BernoulliProbit",
+    "ClassMarginals",
+    "ClassifierFitResult",
+    "EPApproximation",
     "FitResult",
+    "LaplaceApproximation",
+    "Likelihood",
     "Posterior",
     "SelfDistillation",
+    "Softmax",
+    "ep_log_marginal_likelihood",
+    "expectation_propagation",
     "fit",
+    "fit_classifier",
     "gp_posterior",
     "krr_loss",
     "krr_predict",
+    "laplace",
+    "laplace_log_marginal_likelihood",
+    "latent_predict",
     "log_marginal_likelihood",
     "optimal_distillation_weight",
+    "predict_proba",
     "ridge_solve",
     "self_distillation",
     "self_distillation_limit",
