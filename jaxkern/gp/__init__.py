@@ -23,10 +23,17 @@ from ._likelihoods import BernoulliLogit as BernoulliLogit
 from ._likelihoods import BernoulliProbit as BernoulliProbit
 from ._likelihoods import Likelihood as Likelihood
 from ._likelihoods import Softmax as Softmax
+from ._pathwise import pathwise_samples as pathwise_samples
 from ._self_distillation import SelfDistillation as SelfDistillation
 from ._self_distillation import optimal_distillation_weight as optimal_distillation_weight
 from ._self_distillation import self_distillation as self_distillation
 from ._self_distillation import self_distillation_limit as self_distillation_limit
+from ._variational import VariationalFitResult as VariationalFitResult
+from ._variational import expected_log_likelihood as expected_log_likelihood
+from ._variational import fit_variational as fit_variational
+from ._variational import svgp_elbo as svgp_elbo
+from ._variational import variational_predict as variational_predict
+from ._variational import vgp_elbo as vgp_elbo
 
 __all__ = [
     "BernoulliLogit",
@@ -40,10 +47,13 @@ __all__ = [
     "Posterior",
     "SelfDistillation",
     "Softmax",
+    "VariationalFitResult",
     "ep_log_marginal_likelihood",
     "expectation_propagation",
+    "expected_log_likelihood",
     "fit",
     "fit_classifier",
+    "fit_variational",
     "gp_posterior",
     "krr_loss",
     "krr_predict",
@@ -52,8 +62,12 @@ __all__ = [
     "latent_predict",
     "log_marginal_likelihood",
     "optimal_distillation_weight",
+    "pathwise_samples",
     "predict_proba",
     "ridge_solve",
     "self_distillation",
     "self_distillation_limit",
+    "svgp_elbo",
+    "variational_predict",
+    "vgp_elbo",
 ]

@@ -22,13 +22,19 @@ from jaxkern.gp import (
     BernoulliProbit,
     ClassMarginals,
     Softmax,
+    VariationalFitResult,
     ep_log_marginal_likelihood,
     expectation_propagation,
     fit_classifier,
+    fit_variational,
     laplace,
     laplace_log_marginal_likelihood,
     latent_predict,
+    pathwise_samples,
     predict_proba,
+    svgp_elbo,
+    variational_predict,
+    vgp_elbo,
 )
 from jaxkern.kernels import RBF, Matern52
 from tests.helpers import FLOAT, X64, assert_close, check_transforms
@@ -426,3 +432,145 @@ def test_bad_inputs():
     bad = jnp.asarray([0, 1, 2, 0, 1, 0])
     with pytest.raises(Exception, match="class labels"):
         jax.jit(lambda y: laplace_log_marginal_likelihood(RBF(), X, y))(bad).block_until_ready()
+
+
+# --------------------------------------------------------------------------- variational
+
+
+def _vi_reference(X, y, m, Ls, link, Z=None, ls=0.9, var=1.3, jitter=1e-10):
+    """ELBO by an independent route (GPflow is not installable here): the f-space KL
+    KL(N(mu, Sigma) || N(0, K)) written out densely, and each expected log likelihood by
+    scipy.integrate.quad, in float64."""
+    Z = X if Z is None else Z
+    M = Z.shape[0]
+    Kzz = _rbf_np(Z, ls, var) + jitter * np.eye(M)
+    Lz = np.linalg.cholesky(Kzz)
+    mu_u, S_u = Lz @ m, Lz @ Ls @ Ls.T @ Lz.T
+    A = np.linalg.solve(Kzz, _rbf_np(Z, ls, var, X))
+    mu = A.T @ mu_u
+    v = np.diag(_rbf_np(X, ls, var) - _rbf_np(X, ls, var, Z) @ A + A.T @ S_u @ A)
+    if Z is X:
+        v = np.diag(Lz @ Ls @ Ls.T @ Lz.T)  # f = u exactly for the full VGP
+    s = 2 * y - 1
+    if link == "logit":
+        def lp(f, si):
+            return -np.logaddexp(0, -si * f)
+    else:
+        def lp(f, si):
+            return scipy.special.log_ndtr(si * f)
+    ell = sum(scipy.integrate.quad(lambda f, i=i: lp(f, s[i]) * scipy.stats.norm.pdf(
+        f, mu[i], math.sqrt(v[i])), -50, 50, epsabs=1e-14, epsrel=1e-13, limit=200)[0]
+        for i in range(len(y)))
+    Kinv = np.linalg.inv(Kzz)
+    kl = 0.5 * (np.trace(Kinv @ S_u) + mu_u @ Kinv @ mu_u - M + np.linalg.slogdet(Kzz)[1]
+                - np.linalg.slogdet(S_u)[1])
+    return ell - kl
+
+
+@pytest.mark.parametrize("link", ["logit", "probit"])
+def test_elbo_against_quadrature_reference(link):
+    rng = np.random.RandomState(3)
+    n = 8
+    X = rng.uniform(-2, 2, (n, 2))
+    y = (rng.rand(n) > 0.5).astype(int)
+    m = 0.5 * rng.randn(n)
+    Ls = np.tril(0.3 * rng.randn(n, n)) + np.diag(0.5 + rng.rand(n))
+    likelihood = BernoulliLogit() if link == "logit" else BernoulliProbit()
+    k = RBF(0.9, 1.3)
+    jitter = 1e-10 if X64 else 1e-6
+
+    @jax.jit
+    def ours(X, m, Ls):
+        full = vgp_elbo(k, X, jnp.asarray(y), m, Ls, likelihood=likelihood, jitter=jitter,
+                        num_points=40)
+        sparse = svgp_elbo(k, X, jnp.asarray(y), X[:5], m[:5], Ls[:5, :5],
+                           likelihood=likelihood, jitter=jitter, num_points=40)
+        return full, sparse
+
+    full, sparse = ours(_j(X), _j(m), _j(Ls))
+    assert_close(full, _vi_reference(X, y, m, Ls, link, jitter=jitter), rtol64=1e-9, rtol32=1e-4)
+    assert_close(sparse, _vi_reference(X, y, m[:5], Ls[:5, :5], link, Z=X[:5], jitter=jitter),
+                 rtol64=1e-9, rtol32=1e-4)
+
+
+def test_variational_fit_and_transforms():
+    # the sparse bound with Z = X equals the full one; a fit raises the ELBO; jit/vmap/grad
+    X, y = _small_binary(12)
+    X, y = _j(X), jnp.asarray(y)
+    k = RBF(lengthscale=0.9, variance=1.4)
+    m = 0.3 * jnp.sin(jnp.arange(12, dtype=FLOAT))
+    Ls = jnp.eye(12, dtype=FLOAT) * 0.7 + 0.05 * jnp.tril(jnp.ones((12, 12), FLOAT), -1)
+    assert_close(svgp_elbo(k, X, y, X, m, Ls), vgp_elbo(k, X, y, m, Ls), rtol64=1e-9,
+                 rtol32=1e-4)
+
+    def elbo(k, m, Ls):
+        return svgp_elbo(k, X, y, X[::3], m[::3], Ls[::3, ::3])
+
+    ms = jnp.stack([m, -m])
+    check_transforms(elbo, (k, m, Ls), batch=(k, ms, Ls), in_axes=(None, 0, None),
+                     grad_argnums=(0, 1, 2), rtol64=1e-10, atol64=1e-12, rtol32=1e-4,
+                     atol32=1e-5, grad_rtol64=1e-6)
+    result = fit_variational(k, X, y, inducing=X[::3], num_steps=100, fit_inducing=True)
+    assert result.losses[-1] < result.losses[0] - 1.0
+    post = variational_predict(result.kernel, result.inducing, result.q_mean, result.q_sqrt, X)
+    assert np.mean((np.asarray(predict_proba(BernoulliLogit(), post)) > 0.5) == np.asarray(y)) > 0.7
+    with pytest.raises(ValueError, match="`q_mean` and `q_sqrt` must have shapes"):
+        vgp_elbo(k, X, y, m[:3], Ls)
+    with pytest.raises(ValueError, match="`likelihood` must be BernoulliLogit"):
+        vgp_elbo(k, X, y, m, Ls, likelihood=Softmax(3))
+    with pytest.raises(ValueError, match="`y` must hold class labels"):
+        svgp_elbo(k, X, y + 1, X[:3], m[:3], Ls[:3, :3])
+
+
+# --------------------------------------------------------------------------- pathwise samples
+
+
+def _check_samples(samples, mean, cov):
+    """Sample mean and covariance within 5 standard errors of the exact ones, entrywise."""
+    samples = np.asarray(samples, np.float64)
+    S = samples.shape[0]
+    z_mean = (samples.mean(0) - mean) / np.sqrt(np.diag(cov) / S)
+    C = np.cov(samples.T)
+    se = np.sqrt((np.outer(np.diag(cov), np.diag(cov)) + cov**2) / S)
+    assert np.abs(z_mean).max() < 5, z_mean
+    assert np.abs((C - cov) / se).max() < 5, (C - cov) / se
+
+
+def test_pathwise_samples_match_posterior():
+    X, y = _small_binary(30)
+    rng = np.random.RandomState(5)
+    Xt = rng.uniform(-3, 3, (4, 2))
+    k = RBF(1.1, 1.7)
+    Kt = _rbf_np(Xt, 1.1, 1.7)
+    Ks = _rbf_np(X, 1.1, 1.7, Xt)
+    K = _rbf_np(X, 1.1, 1.7)
+
+    @jax.jit
+    def draw(key):
+        lap = laplace(k, _j(X), jnp.asarray(y))
+        ep = expectation_propagation(k, _j(X), jnp.asarray(y))
+        return [(a, latent_predict(k, _j(X), a, _j(Xt)).mean,
+                 pathwise_samples(k, _j(X), a, _j(Xt), key=key, num_samples=3000,
+                                  num_features=64)) for a in (lap, ep)]
+
+    for approx, mean, samples in draw(jax.random.key(1)):
+        w = np.asarray(approx.site_precision, np.float64)
+        cov = Kt - Ks.T @ np.linalg.solve(K + np.diag(1 / w), Ks)
+        _check_samples(samples, np.asarray(mean, np.float64), cov)
+    # a whitened variational posterior (here: an arbitrary q over inducing values at Z)
+    Z = X[::3]
+    M = Z.shape[0]
+    q = VariationalFitResult(k, _j(0.4 * rng.randn(M)), _j(np.tril(0.2 * rng.randn(M, M))
+                                                            + 0.6 * np.eye(M)),
+                             _j(Z), np.zeros(0), 0, False, "")
+    samples = pathwise_samples(k, _j(X), q, _j(Xt), key=jax.random.key(2), num_samples=3000,
+                               num_features=64)
+    Kzz = _rbf_np(Z, 1.1, 1.7) + (1e-10 if X64 else 1e-6) * np.eye(M)
+    Lz = np.linalg.cholesky(Kzz)
+    Ls = np.tril(np.asarray(q.q_sqrt, np.float64))
+    A = np.linalg.solve(Kzz, _rbf_np(Z, 1.1, 1.7, Xt))
+    mean = A.T @ Lz @ np.asarray(q.q_mean, np.float64)
+    cov = Kt - _rbf_np(Xt, 1.1, 1.7, Z) @ A + A.T @ Lz @ Ls @ Ls.T @ Lz.T @ A
+    _check_samples(samples, mean, cov)
+    with pytest.raises(ValueError, match="`k` must be a stationary kernel"):
+        pathwise_samples(RBF() + RBF(), _j(X), q, _j(Xt), key=jax.random.key(0))
