@@ -1,0 +1,25 @@
+"""Floor 2: random convolution kernels for time series (MiniRocket) and ridge classifiers.
+
+Pure functions fit the frozen parameters of a transform (a pytree) and map a batch of series
+to features; `ridge_classifier_fit` picks the ridge penalty by exact leave-one-out
+cross-validation over all penalties from one eigendecomposition; `_sklearn.py` wraps both as
+scikit-learn estimators.
+"""
+
+from ._minirocket import MiniRocketParameters as MiniRocketParameters
+from ._minirocket import minirocket_fit as minirocket_fit
+from ._minirocket import minirocket_transform as minirocket_transform
+from ._ridge import RidgeClassifierFit as RidgeClassifierFit
+from ._ridge import ridge_classifier_decision as ridge_classifier_decision
+from ._ridge import ridge_classifier_fit as ridge_classifier_fit
+from ._ridge import ridge_classifier_predict as ridge_classifier_predict
+
+__all__ = [
+    "MiniRocketParameters",
+    "minirocket_fit",
+    "minirocket_transform",
+    "RidgeClassifierFit",
+    "ridge_classifier_decision",
+    "ridge_classifier_fit",
+    "ridge_classifier_predict",
+]

@@ -1,0 +1,442 @@
+r"""MiniRocket: 84 fixed length-9 kernels with weights $\{-1, 2\}$, dilated, pooled by PPV.
+
+Each kernel has weight $-1$ at six of its nine taps and $2$ at the other three, so its
+convolution with a series $x$ at dilation $d$ is
+
+$$
+C_t = -\sum_{k=0}^{8} x_{t + (k-4)d} + 3\,(x_{t+(a-4)d} + x_{t+(b-4)d} + x_{t+(c-4)d}),
+$$
+
+with zeros outside the series: one sum of nine shifted copies shared by all 84 kernels, plus
+three of nine shifted copies of $3x$. The feature is the proportion of positive values
+$\mathrm{PPV} = \frac1{|T|}\sum_{t\in T} [C_t > b]$ for biases $b$ drawn from quantiles of the
+convolution of a random training series. $T$ alternates between every position and the
+positions that need no padding (from kernel to kernel and dilation to dilation).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float, Int
+
+from .._validation import check_int
+
+#: The 84 kernels: the three taps of each (out of nine) that carry weight 2.
+KERNEL_INDICES = np.array(list(itertools.combinations(range(9), 3)), dtype=np.int32)
+NUM_KERNELS = 84
+
+
+class MiniRocketParameters(eqx.Module):
+    """The frozen parameters of a fitted MiniRocket transform (a pytree).
+
+    `biases` and `channel_masks` are array leaves; the dilations and the number of features at
+    each dilation fix the shapes of the computation and are static.
+    """
+
+    #: (num_features,) biases, ordered dilation-major, then kernel, then quantile.
+    biases: Float[Array, " num_features"]
+    #: (num_dilations * 84, num_channels) 0/1: the channels each (dilation, kernel) sums over.
+    channel_masks: Float[Array, "combinations channels"]
+    dilations: tuple[int, ...] = eqx.field(static=True)
+    features_per_dilation: tuple[int, ...] = eqx.field(static=True)
+
+    @property
+    def num_channels(self) -> int:
+        return int(self.channel_masks.shape[1])
+
+    @property
+    def num_features(self) -> int:
+        return NUM_KERNELS * int(sum(self.features_per_dilation))
+
+
+def fit_dilations(length: int, num_features: int, max_dilations_per_kernel: int):
+    """Dilations $\\lfloor 2^e \\rfloor$, $e$ evenly spaced in $[0, \\log_2((L-1)/8)]$, and
+    how many features each gets (the MiniRocket paper's rule; $L < 9$ gives dilation 1 only)."""
+    per_kernel = num_features // NUM_KERNELS
+    true_max = min(per_kernel, max_dilations_per_kernel)
+    multiplier = per_kernel / true_max
+    max_exponent = max(np.log2((length - 1) / 8), 0.0) if length > 1 else 0.0
+    dilations, counts = np.unique(
+        np.logspace(0, max_exponent, true_max, base=2).astype(np.int32), return_counts=True
+    )
+    counts = (counts * multiplier).astype(np.int32)
+    remainder = per_kernel - int(np.sum(counts))
+    i = 0
+    while remainder > 0:
+        counts[i] += 1
+        remainder -= 1
+        i = (i + 1) % len(counts)
+    return tuple(int(d) for d in dilations), tuple(int(c) for c in counts)
+
+
+def quantile_levels(n: int) -> np.ndarray:
+    """The low-discrepancy levels $\\{k\\varphi\\}$, $k = 1..n$, $\\varphi$ the golden ratio."""
+    phi = (np.sqrt(5) + 1) / 2
+    return np.array([(k * phi) % 1 for k in range(1, n + 1)], dtype=np.float32)
+
+
+def _shift(v, s: int):
+    """`v[..., t + s]` along the last axis, zero where `t + s` falls outside."""
+    L = v.shape[-1]
+    if s == 0:
+        return v
+    if abs(s) >= L:
+        return jnp.zeros_like(v)
+    pad = jnp.zeros(v.shape[:-1] + (abs(s),), v.dtype)
+    if s > 0:
+        return jnp.concatenate([v[..., s:], pad], axis=-1)
+    return jnp.concatenate([pad, v[..., : L + s]], axis=-1)
+
+
+def _taps(x, dilation: int):
+    """The shared sum $-\\sum_k x_{t+(k-4)d}$ and the nine shifted copies of $3x$.
+
+    The additions run in the order of the reference implementation (centre tap, then the
+    four left taps, then the four right taps), so float32 results agree bit for bit.
+    """
+    A, G = -x, 3 * x
+    alpha = A
+    for k in (0, 1, 2, 3, 5, 6, 7, 8):
+        alpha = alpha + _shift(A, (k - 4) * dilation)
+    gammas = jnp.stack([_shift(G, (k - 4) * dilation) for k in range(9)])
+    return alpha, gammas
+
+
+def _convolutions(x, dilation: int):
+    """(84, ..., L) outputs of the 84 kernels at one dilation (x is (..., L))."""
+    alpha, gammas = _taps(x, dilation)
+    a, b, c = (KERNEL_INDICES[:, i] for i in range(3))
+    return alpha[None] + gammas[a] + gammas[b] + gammas[c]
+
+
+def _groups(params) -> list[tuple[int, tuple[int, ...]]]:
+    """Dilation indices grouped by feature count rounded up to a power of two.
+
+    One `lax.scan` runs per group (biases padded with +inf, which no output exceeds): few
+    groups keep the compiled program small, and the padding costs little.
+    """
+    groups: dict[int, list[int]] = {}
+    for j, nf in enumerate(params.features_per_dilation):
+        groups.setdefault(1 << max(int(nf) - 1, 0).bit_length(), []).append(j)
+    return [(nf, tuple(js)) for nf, js in groups.items()]
+
+
+def _dyn_taps(xp, dilation, P: int, L: int):
+    """`_taps` at a traced dilation, from x zero-padded by P on both sides."""
+    A = -xp
+    G = 3 * xp
+    alpha = jax.lax.dynamic_slice_in_dim(A, P, L, axis=-1)
+    for k in (0, 1, 2, 3, 5, 6, 7, 8):
+        alpha = alpha + jax.lax.dynamic_slice_in_dim(A, P + (k - 4) * dilation, L, axis=-1)
+    gammas = jnp.stack([jax.lax.dynamic_slice_in_dim(G, P + (k - 4) * dilation, L, axis=-1)
+                        for k in range(9)])
+    return alpha, gammas
+
+
+def _windows(length, L: int, dilation, j):
+    """(84, L) masks of the positions each kernel pools over, for a series of `length` <= L.
+
+    Kernel k at dilation index j pools over every position when (j + k) is even, over the
+    positions that need no zero padding otherwise; where that window is empty (series shorter
+    than the kernel's span) it pools over every position, so the feature stays finite.
+    """
+    t = jnp.arange(L, dtype=jnp.int32)
+    pad = 4 * dilation
+    full = t < length
+    inner = (t >= pad) & (t < length - pad)
+    inner = jnp.where(length - 2 * pad > 0, inner, full)
+    odd = ((j + jnp.arange(NUM_KERNELS, dtype=jnp.int32)) % 2 == 1)[:, None]
+    return jnp.where(odd, inner[None, :], full[None, :])
+
+
+def _ppv(C, B, W, dtype):
+    """Proportion of positions in window W (84, L) where C (84, L) exceeds each bias B (84, nf)."""
+    count = jnp.sum(W, axis=-1, dtype=jnp.int32)
+    hits = jnp.sum((C[:, None, :] > B[:, :, None]) & W[:, None, :], axis=-1, dtype=jnp.int32)
+    return hits.astype(dtype) / count[:, None].astype(dtype)
+
+
+def _padded(b, nf: int, inf):
+    """Biases of one dilation (84 * m,) as (84, nf), padded with +inf."""
+    b = b.reshape(NUM_KERNELS, -1)
+    return jnp.concatenate([b] + [inf] * (nf - b.shape[1]), axis=1)
+
+
+def _transform_one(params: MiniRocketParameters, x, length):
+    """Features of one series x (c, L) whose first `length` points are the series."""
+    L = x.shape[-1]
+    x = jnp.where(jnp.arange(L, dtype=jnp.int32)[None, :] < length, x, 0)
+    P = 4 * max(params.dilations)
+    xp = jnp.pad(x, ((0, 0), (P, P)))
+    masks = params.channel_masks.astype(x.dtype).reshape(-1, NUM_KERNELS, x.shape[0])
+    univariate = x.shape[0] == 1
+    offsets = np.concatenate([[0], np.cumsum(np.asarray(params.features_per_dilation))])
+    dil = np.asarray(params.dilations)
+    out = [None] * len(dil)
+    for nf, js in _groups(params):
+        idx = np.asarray(js)
+        inf = jnp.full((NUM_KERNELS, 1), jnp.inf, x.dtype)
+        B = jnp.stack([_padded(params.biases[NUM_KERNELS * offsets[j]:
+                                             NUM_KERNELS * offsets[j + 1]], nf, inf)
+                       for j in js])
+
+        def body(carry, inputs):
+            j, d, Bj, m = inputs
+            alpha, gammas = _dyn_taps(xp, d, P, L)
+            C = alpha[None]
+            for i in range(3):
+                C = C + gammas[KERNEL_INDICES[:, i]]  # (84, c, L)
+            C = C[:, 0] if univariate else jnp.einsum("kcl,kc->kl", C, m)
+            return carry, _ppv(C, Bj, _windows(length, L, d, j), x.dtype)
+
+        xs = (jnp.asarray(idx, jnp.int32), jnp.asarray(dil[idx], jnp.int32), B, masks[idx])
+        _, F = jax.lax.scan(body, None, xs)
+        for i, j in enumerate(js):
+            out[j] = F[i, :, : params.features_per_dilation[j]].reshape(-1)
+    return jnp.concatenate(out)
+
+
+def as_panel(name: str, X):
+    """Series as an (n, channels, L) array: (n, L) is taken as univariate."""
+    X = jnp.asarray(X)
+    if X.ndim == 2:
+        X = X[:, None, :]
+    if X.ndim != 3:
+        raise ValueError(f"`{name}` must have shape (n, L) or (n, channels, L), got shape "
+                         f"{X.shape}.")
+    if not jnp.issubdtype(X.dtype, jnp.floating):
+        X = X.astype(jnp.result_type(float))
+    return X
+
+
+def check_finite(name: str, X) -> None:
+    if not isinstance(X, jax.core.Tracer) and not bool(jnp.all(jnp.isfinite(X))):
+        bad = np.argwhere(~np.isfinite(np.asarray(X)))[0]
+        raise ValueError(f"`{name}` has a NaN or infinite value (first at index "
+                         f"{tuple(int(i) for i in bad)}); impute or drop missing values first.")
+
+
+def check_lengths(lengths, n: int, L: int):
+    """Per-series lengths as an int array (n,) with 1 <= length <= L; None means all L."""
+    if lengths is None:
+        return jnp.full((n,), L, jnp.int32)
+    lengths = jnp.asarray(lengths)
+    if lengths.shape != (n,) or not jnp.issubdtype(lengths.dtype, jnp.integer):
+        raise ValueError(f"`lengths` must be an int array of shape ({n},), one per series, "
+                         f"got {lengths.dtype} of shape {lengths.shape}.")
+    if not isinstance(lengths, jax.core.Tracer):
+        lo, hi = int(jnp.min(lengths)), int(jnp.max(lengths))
+        if lo < 1 or hi > L:
+            raise ValueError(f"`lengths` must lie in [1, {L}] (the padded length of `X`), "
+                             f"got min {lo}, max {hi}.")
+    return lengths.astype(jnp.int32)
+
+
+def check_channels(params_channels: int, X) -> None:
+    if X.shape[1] != params_channels:
+        raise ValueError(f"`X` has {X.shape[1]} channels but the parameters were fitted on "
+                         f"{params_channels}: shape {X.shape}.")
+
+
+def blocked_map(fn, params, X, lengths, block_size: int):
+    """`fn(params, x, length)` for every series, `block_size` series per compiled call.
+
+    Every block has the same shape (the last is padded with its own first series), so train
+    and test sets share one compilation. Within a block the series run one after another on
+    CPU (`lax.map`, which XLA's CPU backend runs fastest) and together (`vmap`) elsewhere.
+    """
+    check_int("block_size", block_size, 1)
+    n = X.shape[0]
+    bs = block_size
+    out = []
+    for start in range(0, n, bs):
+        xb, lb = X[start: start + bs], lengths[start: start + bs]
+        m = xb.shape[0]
+        if m < bs:
+            xb = jnp.concatenate([xb, jnp.broadcast_to(xb[:1], (bs - m,) + xb.shape[1:])])
+            lb = jnp.concatenate([lb, jnp.broadcast_to(lb[:1], (bs - m,))])
+        out.append(_run_block(fn, params, xb, lb)[:m])
+    return out[0] if len(out) == 1 else jnp.concatenate(out)
+
+
+@eqx.filter_jit
+def _run_block(fn, params, X, lengths):
+    if jax.default_backend() == "cpu":
+        return jax.lax.map(lambda a: fn(params, a[0], a[1]), (X, lengths))
+    return jax.vmap(fn, in_axes=(None, 0, 0))(params, X, lengths)
+
+
+def minirocket_transform(
+    params: MiniRocketParameters,
+    X: Float[Array, "n channels L"],
+    *,
+    lengths: Int[Array, " n"] | None = None,
+    block_size: int = 32,
+) -> Float[Array, "n num_features"]:
+    r"""MiniRocket features (PPV) of a batch of series, given fitted parameters.
+
+    For every dilation $d$, kernel $k$ with weight-2 taps $\{a, b, c\}$ and bias $b_{kq}$,
+
+    $$
+    F_{kq} = \frac1{|T_k|}\sum_{t \in T_k}\Big[\sum_{h \in H_k}
+      \big(-\textstyle\sum_{i=0}^8 x_{h, t+(i-4)d} + 3\sum_{i\in\{a,b,c\}} x_{h, t+(i-4)d}\big)
+      > b_{kq}\Big],
+    $$
+
+    with $H_k$ the channels of the kernel's combination, and $T_k$ all positions or only those
+    at least $4d$ from either end, alternating over kernels and dilations. Series of different
+    lengths are masked: a series of length $\ell$ padded to $L$ gives exactly the features of
+    the series alone.
+
+    **Arguments:**
+
+    - `params`: a [`MiniRocketParameters`][jaxkern.timeseries.MiniRocketParameters] from
+      [`minirocket_fit`][jaxkern.timeseries.minirocket_fit].
+    - `X`: series, shape (n, channels, L) or (n, L) for one channel; the channel count must be
+      the fitted one. NaN or inf is an error.
+    - `lengths`: optional int (n,): series i is `X[i, :, :lengths[i]]` (the rest is ignored).
+    - `block_size`: series per compiled call (the last block is padded, so every call has
+      one shape); within a block the series run one at a time on CPU and batched (`vmap`)
+      on accelerators, where memory grows as `block_size` x 84 x 9 x L.
+
+    **Returns:**
+
+    (n, num_features) features in `X`'s dtype, in the reference implementation's order
+    (dilation, then kernel, then bias).
+
+    **Example:**
+
+    ```python
+    >>> import jax.numpy as jnp
+    >>> from jaxkern.timeseries import minirocket_fit, minirocket_transform
+    >>> X = jnp.sin(jnp.linspace(0, 1, 40)[None, :] * jnp.arange(1.0, 7.0)[:, None] * 6)
+    >>> params = minirocket_fit(X, num_features=840, seed=0)
+    >>> minirocket_transform(params, X).shape
+    (6, 840)
+
+    ```
+
+    Dempster, Schmidt and Webb, "MINIROCKET: A very fast (almost) deterministic transform for
+    time series classification", KDD 2021.
+    """
+    X = as_panel("X", X)
+    check_channels(params.num_channels, X)
+    check_finite("X", X)
+    n, _, L = X.shape
+    lengths = check_lengths(lengths, n, L)
+    params = jax.tree.map(lambda a: a.astype(X.dtype) if jnp.issubdtype(a.dtype, jnp.floating)
+                          else a, params)
+    return blocked_map(_transform_one, params, X, lengths, block_size)
+
+
+def _channel_combinations(rng, num_channels: int, num_combinations: int):
+    """Random channel subsets: sizes $\\lfloor 2^u \\rfloor$, $u \\sim U(0, \\log_2(m+1))$,
+    $m = \\min(c, 9)$, drawn in the reference implementation's order."""
+    max_exponent = np.log2(min(num_channels, 9) + 1)
+    sizes = (2 ** rng.uniform(0, max_exponent, num_combinations)).astype(np.int32)
+    masks = np.zeros((num_combinations, num_channels), np.float32)
+    for i, s in enumerate(sizes):
+        masks[i, rng.choice(num_channels, s, replace=False)] = 1.0
+    return masks
+
+
+def minirocket_fit(
+    X: Float[Array, "n channels L"],
+    *,
+    lengths: Int[Array, " n"] | None = None,
+    num_features: int = 10_000,
+    max_dilations_per_kernel: int = 32,
+    seed: int = 0,
+) -> MiniRocketParameters:
+    r"""Fit MiniRocket's dilations, channel combinations and biases to training series.
+
+    Dilations $\lfloor 2^e\rfloor$ for $e$ evenly spaced in $[0, \log_2((L-1)/8)]$ (at most
+    `max_dilations_per_kernel` of them, duplicates merged and their features pooled); for each
+    (dilation, kernel) a random training series is convolved and the biases are its
+    quantiles at the levels $\{k\varphi\}$ (golden ratio). Multivariate series get a random
+    subset of channels per (dilation, kernel). The random draws follow the reference
+    implementation's (NumPy's legacy generator seeded with `seed`).
+
+    **Arguments:**
+
+    - `X`: training series (n, channels, L) or (n, L); NaN or inf is an error.
+    - `lengths`: optional int (n,) lengths of variable-length series padded to L; the dilations
+      then come from L (the longest) and each bias from its series' own length.
+    - `num_features`: rounded down to a multiple of 84 (at least 84).
+    - `max_dilations_per_kernel`: at most this many dilations.
+    - `seed`: seed of the random choices (series for the biases, channel subsets).
+
+    **Returns:**
+
+    [`MiniRocketParameters`][jaxkern.timeseries.MiniRocketParameters], a pytree for
+    [`minirocket_transform`][jaxkern.timeseries.minirocket_transform].
+
+    **Example:**
+
+    ```python
+    >>> import jax.numpy as jnp
+    >>> from jaxkern.timeseries import minirocket_fit
+    >>> X = jnp.sin(jnp.linspace(0, 1, 100)[None, :] * jnp.arange(1.0, 5.0)[:, None] * 6)
+    >>> params = minirocket_fit(X, num_features=840, seed=0)
+    >>> params.dilations, params.features_per_dilation
+    ((1, 2, 3, 4, 5, 7, 9, 12), (3, 1, 1, 1, 1, 1, 1, 1))
+
+    ```
+
+    Dempster, Schmidt and Webb, "MINIROCKET", KDD 2021.
+    """
+    X = as_panel("X", X)
+    check_finite("X", X)
+    check_int("num_features", num_features, 1)
+    check_int("max_dilations_per_kernel", max_dilations_per_kernel, 1)
+    n, c, L = X.shape
+    lengths = np.asarray(check_lengths(lengths, n, L))
+    dilations, per_dilation = fit_dilations(L, max(num_features, NUM_KERNELS),
+                                            max_dilations_per_kernel)
+    per_kernel = sum(per_dilation)
+    levels = quantile_levels(NUM_KERNELS * per_kernel)
+    rng = np.random.RandomState(seed)
+    masks = _channel_combinations(rng, c, NUM_KERNELS * len(dilations))
+    rng = np.random.RandomState(seed)
+    examples = np.array([rng.randint(n) for _ in range(NUM_KERNELS * len(dilations))])
+    C = np.asarray(_fit_convolutions(X[examples].reshape(len(dilations), NUM_KERNELS, c, L),
+                                     jnp.asarray(dilations, jnp.int32),
+                                     jnp.asarray(masks.reshape(len(dilations), NUM_KERNELS, c),
+                                                 X.dtype)))
+    ell = lengths[examples].reshape(len(dilations), NUM_KERNELS)
+    biases, start = [], 0
+    for j, nf in enumerate(per_dilation):
+        for k in range(NUM_KERNELS):
+            q = levels[start: start + nf]
+            biases.append(np.quantile(C[j, k, : ell[j, k]], q).astype(C.dtype))
+            start += nf
+    return MiniRocketParameters(
+        biases=jnp.asarray(np.concatenate(biases), X.dtype),
+        channel_masks=jnp.asarray(masks, X.dtype),
+        dilations=dilations,
+        features_per_dilation=per_dilation,
+    )
+
+
+@jax.jit
+def _fit_convolutions(Xe, dilations, masks):
+    """Kernel k's output at dilation j on series Xe[j, k] (c, L): (num_dilations, 84, L)."""
+    L = Xe.shape[-1]
+    P = 4 * (L + 1)  # any dilation a fit makes is <= L
+
+    def one(args):
+        xs, d, m = args  # (84, c, L), (), (84, c)
+        xp = jnp.pad(xs, ((0, 0), (0, 0), (P, P)))
+        alpha, gammas = jax.vmap(lambda x: _dyn_taps(x, d, P, L))(xp)
+        C = alpha
+        k = jnp.arange(NUM_KERNELS)
+        for i in range(3):
+            C = C + gammas[k, KERNEL_INDICES[:, i]]
+        return C[:, 0] if Xe.shape[2] == 1 else jnp.einsum("kcl,kc->kl", C, m)
+
+    return jax.lax.map(one, (Xe, dilations, masks))
