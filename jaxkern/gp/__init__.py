@@ -34,6 +34,12 @@ from ._variational import fit_variational as fit_variational
 from ._variational import svgp_elbo as svgp_elbo
 from ._variational import variational_predict as variational_predict
 from ._variational import vgp_elbo as vgp_elbo
+from ._statespace import FilterResult as FilterResult
+from ._statespace import SmootherResult as SmootherResult
+from ._statespace import kalman_filter as kalman_filter
+from ._statespace import kalman_log_marginal_likelihood as kalman_log_marginal_likelihood
+from ._statespace import kalman_posterior as kalman_posterior
+from ._statespace import rts_smoother as rts_smoother
 
 __all__ = [
     "BernoulliLogit",
@@ -41,11 +47,13 @@ __all__ = [
     "ClassMarginals",
     "ClassifierFitResult",
     "EPApproximation",
+    "FilterResult",
     "FitResult",
     "LaplaceApproximation",
     "Likelihood",
     "Posterior",
     "SelfDistillation",
+    "SmootherResult",
     "Softmax",
     "VariationalFitResult",
     "ep_log_marginal_likelihood",
@@ -55,6 +63,9 @@ __all__ = [
     "fit_classifier",
     "fit_variational",
     "gp_posterior",
+    "kalman_filter",
+    "kalman_log_marginal_likelihood",
+    "kalman_posterior",
     "krr_loss",
     "krr_predict",
     "laplace",
@@ -65,6 +76,7 @@ __all__ = [
     "pathwise_samples",
     "predict_proba",
     "ridge_solve",
+    "rts_smoother",
     "self_distillation",
     "self_distillation_limit",
     "svgp_elbo",

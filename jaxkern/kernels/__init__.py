@@ -31,6 +31,7 @@ from ._mixture import spectral_mixture as spectral_mixture
 from ._mixture import student_t_mixture as student_t_mixture
 from ._modules import RBF as RBF
 from ._modules import ArcCosine as ArcCosine
+from ._modules import Constant as Constant
 from ._modules import Cosine as Cosine
 from ._modules import Kernel as Kernel
 from ._modules import Linear as Linear
@@ -50,6 +51,14 @@ from ._modules import SpectralMixture as SpectralMixture
 from ._modules import StudentTMixture as StudentTMixture
 from ._modules import SumKernel as SumKernel
 from ._spectral import spectral_frequencies as spectral_frequencies
+from ._state_space import StateSpace as StateSpace
+from ._state_space import constant_state_space as constant_state_space
+from ._state_space import cosine_state_space as cosine_state_space
+from ._state_space import matern_state_space as matern_state_space
+from ._state_space import product_state_space as product_state_space
+from ._state_space import scale_state_space as scale_state_space
+from ._state_space import state_space_from_sde as state_space_from_sde
+from ._state_space import sum_state_space as sum_state_space
 from ._stationary import cosine as cosine
 from ._stationary import periodic as periodic
 from ._stationary import rational_quadratic as rational_quadratic
@@ -59,6 +68,7 @@ from ._stationary import scaled_sqdists as scaled_sqdists
 
 __all__ = [
     "ArcCosine",
+    "Constant",
     "Cosine",
     "Kernel",
     "Linear",
@@ -77,12 +87,15 @@ __all__ = [
     "RationalQuadratic",
     "ScaledKernel",
     "SpectralMixture",
+    "StateSpace",
     "StudentTMixture",
     "SumKernel",
     "arccos",
     "arccos_map",
     "check_nu",
+    "constant_state_space",
     "cosine",
+    "cosine_state_space",
     "gram",
     "gram_diag",
     "kernel_matvec",
@@ -92,14 +105,19 @@ __all__ = [
     "matern32",
     "matern52",
     "matern72",
+    "matern_state_space",
     "periodic",
     "polynomial",
     "product_matern",
+    "product_state_space",
     "rational_quadratic",
     "rbf",
     "scaled_sqdist",
+    "scale_state_space",
     "scaled_sqdists",
     "spectral_frequencies",
     "spectral_mixture",
+    "state_space_from_sde",
     "student_t_mixture",
+    "sum_state_space",
 ]

@@ -29,6 +29,7 @@ from ..optim import parameter
 from . import _dot_product as dp
 from . import _matern as mt
 from . import _mixture as mx
+from . import _state_space as ss
 from . import _stationary as st
 
 
@@ -58,6 +59,12 @@ class Kernel(eqx.Module):
         r"""The kernel as a weighted sum $\sum_i w_i k_i$ of base kernels: `((w_i, k_i), ...)`."""
         return ((1.0, self),)
 
+    def state_space(self) -> ss.StateSpace:
+        """The kernel's exact state-space (SDE) form on one-dimensional inputs, for the
+        $O(n)$ Kalman solvers of [`jaxkern.gp`][jaxkern.gp]; kernels that have one override
+        this, the others raise `ValueError`."""
+        raise ss.no_state_space(self)
+
     def __add__(self, other: Kernel) -> Kernel:
         if not isinstance(other, Kernel):
             return NotImplemented
@@ -86,6 +93,9 @@ class SumKernel(Kernel):
     def terms(self):
         return self.k1.terms() + self.k2.terms()
 
+    def state_space(self):
+        return ss.sum_state_space(self.k1.state_space(), self.k2.state_space())
+
 
 class ProductKernel(Kernel):
     """$k(x, y) = k_1(x, y)\\, k_2(x, y)$."""
@@ -98,6 +108,9 @@ class ProductKernel(Kernel):
 
     def gram(self, X, Y):
         return self.k1.gram(X, Y) * self.k2.gram(X, Y)
+
+    def state_space(self):
+        return ss.product_state_space(self.k1.state_space(), self.k2.state_space())
 
 
 class ScaledKernel(Kernel):
@@ -118,6 +131,9 @@ class ScaledKernel(Kernel):
 
     def terms(self):
         return tuple((self.scale * w, k) for w, k in self.kernel.terms())
+
+    def state_space(self):
+        return ss.scale_state_space(self.kernel.state_space(), self.scale)
 
 
 class RadialKernel(Kernel):
@@ -167,6 +183,10 @@ class _HalfIntegerMatern(RadialKernel):
 
     def profile(self, r2):
         return mt.MATERN_PROFILES[self.nu](r2)
+
+    def state_space(self):
+        return ss.matern_state_space(int(self.nu - 0.5), lengthscale=self.lengthscale,
+                                     variance=self.variance)
 
 
 class Matern12(_HalfIntegerMatern):
@@ -224,6 +244,26 @@ class Matern(Kernel):
     def __call__(self, x, y):
         return mt.matern(x, y, nu=self.nu, lengthscale=self.lengthscale, variance=self.variance)
 
+    def state_space(self):
+        """The SDE form of order $p = \nu - \tfrac12$; needs a concrete half-integer `nu`
+        (its order fixes the state's size, so `nu` cannot be traced here)."""
+        from .._validation import concrete_or_none
+
+        nu = concrete_or_none(self.nu)
+        if nu is None:
+            raise ValueError(
+                "Matern.state_space() needs a concrete `nu` (the order fixes the state size), "
+                "but `nu` is traced here; keep `nu` out of the differentiated/jitted leaves "
+                "(e.g. eqx.partition) or use Matern12/32/52/72."
+            )
+        p = float(nu) - 0.5
+        if nu.size != 1 or p < 0 or p != round(p):
+            raise ValueError(
+                f"Matern.state_space() needs a half-integer `nu` (1/2, 3/2, 5/2, ...), got {nu}."
+            )
+        return ss.matern_state_space(int(round(p)), lengthscale=self.lengthscale,
+                                     variance=self.variance)
+
 
 class ProductMatern(Kernel):
     """Module form of [`product_matern`][jaxkern.kernels.product_matern]; `nu` is static."""
@@ -275,6 +315,35 @@ class Cosine(Kernel):
 
     def __call__(self, x, y):
         return st.cosine(x, y, period=self.period, variance=self.variance)
+
+    def state_space(self):
+        return ss.cosine_state_space(period=self.period, variance=self.variance)
+
+
+class Constant(Kernel):
+    r"""The constant kernel $k(x, y) = \sigma^2$: a random offset shared by all inputs.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxkern.kernels import Constant, Matern32
+        >>> k = Matern32() + Constant(variance=0.5)
+        >>> round(float(k(jnp.zeros(1), jnp.full(1, 100.0))), 6)
+        0.5
+    """
+
+    variance: Array = parameter("positive")
+
+    def __init__(self, variance: ArrayLike = 1.0):
+        self.variance = as_parameter("variance", variance)
+
+    def __call__(self, x, y):
+        return self.variance * jnp.ones((), jnp.result_type(x, self.variance))
+
+    def gram(self, X, Y):
+        return self.variance * jnp.ones((X.shape[0], Y.shape[0]), jnp.result_type(X, self.variance))
+
+    def state_space(self):
+        return ss.constant_state_space(variance=self.variance)
 
 
 class _Mixture(Kernel):
