@@ -14,7 +14,21 @@ from ._ridge import ridge_classifier_decision as ridge_classifier_decision
 from ._ridge import ridge_classifier_fit as ridge_classifier_fit
 from ._ridge import ridge_classifier_predict as ridge_classifier_predict
 
+_SKLEARN = ("MiniRocketTransformer", "RidgeClassifierLOO")
+
+
+def __getattr__(name):
+    # the scikit-learn estimators import scikit-learn, so they load on first use
+    if name in _SKLEARN:
+        from . import _sklearn
+
+        return getattr(_sklearn, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
+    "MiniRocketTransformer",
+    "RidgeClassifierLOO",
     "MiniRocketParameters",
     "minirocket_fit",
     "minirocket_transform",
