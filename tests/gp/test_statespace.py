@@ -269,6 +269,7 @@ def test_equals_dense_gp():
     _check_against_dense(*{c[0]: c for c in _cases()}["sum"][1:], 200, full=False)
 
 
+@pytest.mark.slow  # fast equivalent: test_equals_dense_gp compares both modes' posteriors
 def test_filter_and_smoother_sequential_equal_parallel():
     k = Matern32(0.6) * Cosine(period=0.8) + Constant(0.5)
     t, y, _ = _data(300, span=30.0)
@@ -304,9 +305,10 @@ def test_unsorted_and_duplicate_times():
     ref = gp_posterior(_pairwise(k), t[:, None], y, tt[:, None], noise=0.05, jitter=0.0)
     @jax.jit
     def ours(t, y, tt):
+        # The sequential LML and the parallel posterior (the sort and the merge of test
+        # times are shared by both modes; seq = par is checked in test_equals_dense_gp).
         return [kalman_log_marginal_likelihood(k, t, y, noise=0.05),
-                *(kalman_posterior(k, t, y, tt, noise=0.05, parallel=parallel)
-                  for parallel in (False, True))]
+                kalman_posterior(k, t, y, tt, noise=0.05, parallel=True)]
 
     got, *posts = ours(t, y, tt)
     assert_close(got, lml, rtol64=1e-10, rtol32=1e-4)
@@ -345,7 +347,9 @@ def test_transforms():
     k, noise = Matern52(0.8, 1.2), jnp.asarray(0.1, FLOAT)
     ys = jnp.stack([y, -y, 0.5 * y])
     check_transforms(lml, (k, t, y, noise), batch=(k, t, ys, noise),
-                     in_axes=(None, None, 0, None), grad_argnums=(0, 1, 2, 3))
+                     in_axes=(None, None, 0, None),
+                     # float32's finite-difference step (1e-2) would reorder close times
+                     grad_argnums=(0, 1, 2, 3) if X64 else (0, 2, 3))
     post = jax.jit(jax.vmap(lambda y: kalman_posterior(k, t, y, tt[:5], noise=0.1,
                                                        parallel=True)))(ys)
     for i in range(3):
