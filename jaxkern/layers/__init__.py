@@ -15,12 +15,44 @@ from ._conv import fuse_batchnorm as fuse_batchnorm
 from ._conv import inception_dwconv2d as inception_dwconv2d
 from ._conv import inception_split as inception_split
 from ._conv import merge_dilated_kernels as merge_dilated_kernels
+from ._essa import essa_attention as essa_attention
+from ._essa import essa_attention_dense as essa_attention_dense
+from ._essa import essa_features as essa_features
+from ._factorised import CPFactors as CPFactors
+from ._factorised import WaveData as WaveData
+from ._factorised import conv2d as conv2d
+from ._factorised import cp_kernel as cp_kernel
+from ._factorised import factorised_conv2d as factorised_conv2d
+from ._factorised import wave_dataset as wave_dataset
 from ._layers import BatchNormStats as BatchNormStats
+from ._layers import Conv2d as Conv2d
 from ._layers import DepthwiseConv2d as DepthwiseConv2d
 from ._layers import DilatedReparamConv2d as DilatedReparamConv2d
+from ._layers import ESSAttention as ESSAttention
+from ._layers import FactorisedConv2d as FactorisedConv2d
 from ._layers import InceptionDWConv2d as InceptionDWConv2d
+from ._layers import NeuRBF as NeuRBF
+from ._rbf import grid_bases as grid_bases
+from ._rbf import nearest_bases as nearest_bases
+from ._rbf import rbf_field as rbf_field
 
 __all__ = [
+    "CPFactors",
+    "Conv2d",
+    "ESSAttention",
+    "FactorisedConv2d",
+    "NeuRBF",
+    "WaveData",
+    "conv2d",
+    "cp_kernel",
+    "essa_attention",
+    "essa_attention_dense",
+    "essa_features",
+    "factorised_conv2d",
+    "grid_bases",
+    "nearest_bases",
+    "rbf_field",
+    "wave_dataset",
     "BatchNormStats",
     "DepthwiseConv2d",
     "DilatedReparamConv2d",

@@ -27,6 +27,9 @@ from ._conv import (
     inception_split,
     merge_dilated_kernels,
 )
+from ._essa import essa_attention, essa_attention_dense
+from ._factorised import CPFactors, conv2d, cp_kernel, factorised_conv2d
+from ._rbf import grid_bases, nearest_bases, rbf_field
 
 
 def _dtype(dtype):
@@ -279,3 +282,199 @@ class DilatedReparamConv2d(eqx.Module):
         layer = DepthwiseConv2d(self.channels, self.kernel_size, method=self.method,
                                 dtype=kernel.dtype, key=jax.random.key(0))
         return eqx.tree_at(lambda m: (m.weight, m.bias), layer, (kernel, bias))
+
+
+class Conv2d(eqx.Module):
+    """A dense "same" convolution layer `(H, W, Cin) -> (H, W, Cout)` (PyTorch's init).
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> from jaxkern.layers import Conv2d
+        >>> Conv2d(2, 8, 5, key=jax.random.key(0))(jnp.ones((16, 16, 2))).shape
+        (16, 16, 8)
+    """
+
+    weight: Float[Array, "kh kw Cin Cout"]
+    bias: Float[Array, " Cout"]
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, *, dtype=None,
+                 key: PRNGKeyArray):
+        check_int("in_channels", in_channels, 1)
+        check_int("out_channels", out_channels, 1)
+        kh, kw = check_odd("kernel_size", kernel_size)
+        dtype = _dtype(dtype)
+        k_w, k_b = jax.random.split(key)
+        fan_in = kh * kw * in_channels
+        self.weight = _uniform(k_w, (kh, kw, in_channels, out_channels), fan_in, dtype)
+        self.bias = _uniform(k_b, (out_channels,), fan_in, dtype)
+
+    @property
+    def num_parameters(self) -> int:
+        return self.weight.size + self.bias.size
+
+    def __call__(self, x: Float[Array, "*b H W Cin"]) -> Float[Array, "*b H W Cout"]:
+        _check_image(x, self.weight.shape[2])
+        return conv2d(x, self.weight, self.bias)
+
+
+class FactorisedConv2d(eqx.Module):
+    """A rank-R ("one-way") convolution layer; see
+    [`factorised_conv2d`][jaxkern.layers.factorised_conv2d].
+
+    Holds $R(k_h + k_w + C_{in} + C_{out}) + C_{out}$ parameters instead of
+    $k_h k_w C_{in} C_{out} + C_{out}$; [`kernel`][jaxkern.layers.FactorisedConv2d.kernel]
+    reconstitutes the dense kernel.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> from jaxkern.layers import FactorisedConv2d
+        >>> layer = FactorisedConv2d(8, 8, 5, rank=4, key=jax.random.key(0))
+        >>> layer.num_parameters, layer(jnp.ones((16, 16, 8))).shape
+        (112, (16, 16, 8))
+
+    Paper: *A priori compression of convolutional neural networks for wave simulators*.
+    """
+
+    factors: CPFactors
+    bias: Float[Array, " Cout"]
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, *, rank: int,
+                 dtype=None, key: PRNGKeyArray):
+        check_int("in_channels", in_channels, 1)
+        check_int("out_channels", out_channels, 1)
+        check_int("rank", rank, 1)
+        kh, kw = check_odd("kernel_size", kernel_size)
+        dtype = _dtype(dtype)
+        keys = jax.random.split(key, 5)
+        # Each factor ~ U(-s, s), E[u^2] = s^2/3, so a kernel entry (a sum of R products of
+        # four) has variance R (s^2/3)^4: s is set to match PyTorch's 1/(3 fan_in).
+        fan_in = kh * kw * in_channels
+        s = 3 ** 0.5 * (1 / (3 * fan_in * rank)) ** 0.125
+        sizes = (kh, kw, in_channels, out_channels)
+        self.factors = CPFactors(*(jax.random.uniform(k, (rank, n), dtype, -s, s)
+                                   for k, n in zip(keys, sizes)))
+        self.bias = _uniform(keys[4], (out_channels,), fan_in, dtype)
+
+    @property
+    def num_parameters(self) -> int:
+        return sum(f.size for f in self.factors) + self.bias.size
+
+    def kernel(self) -> Float[Array, "kh kw Cin Cout"]:
+        """The reconstituted dense kernel."""
+        return cp_kernel(self.factors)
+
+    def __call__(self, x: Float[Array, "*b H W Cin"]) -> Float[Array, "*b H W Cout"]:
+        _check_image(x, self.factors.inputs.shape[1])
+        return factorised_conv2d(x, self.factors, self.bias)
+
+
+class NeuRBF(eqx.Module):
+    """A NeuRBF field $x \\mapsto W^\\top h(x) + b$ over adaptive radial bases.
+
+    $h$ is [`rbf_field`][jaxkern.layers.rbf_field]; the centres, shape matrices and weights
+    are trained, the frequencies $\\omega$ are fixed (a geometric ladder, as NeuRBF's
+    multi-frequency composition). Pass `neighbours` from
+    [`nearest_bases`][jaxkern.layers.nearest_bases] (see
+    [`neighbours`][jaxkern.layers.NeuRBF.neighbours]) for the $O(nk)$ evaluation.
+
+    **Arguments:**
+
+    - `resolution`: the initial grid of bases per input dimension (see
+      [`grid_bases`][jaxkern.layers.grid_bases]).
+    - `out_features`: output size (3 for an RGB image).
+    - `num_channels`: $M$, the feature channels.
+    - `max_frequency`: $\\omega$ runs geometrically from 1 to this.
+    - `dtype`, `key`.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> from jaxkern.layers import NeuRBF
+        >>> field = NeuRBF((8, 8), 3, num_channels=4, key=jax.random.key(0))
+        >>> x = jnp.array([[0.5, 0.5], [0.1, 0.9]])
+        >>> field(x).shape, field(x, field.neighbours(x, k=9)).shape
+        ((2, 3), (2, 3))
+
+    Paper: Chen et al., *NeuRBF: A Neural Fields Representation with Adaptive Radial Basis
+    Functions*, ICCV 2023.
+    """
+
+    centres: Float[Array, "B d"]
+    shapes: Float[Array, "B d d"]
+    weights: Float[Array, "B M"]
+    frequencies: Float[Array, " M"]
+    readout: Float[Array, "M out"]
+    bias: Float[Array, " out"]
+
+    def __init__(self, resolution: tuple[int, ...], out_features: int, *,
+                 num_channels: int = 8, max_frequency: float = 8.0, dtype=None,
+                 key: PRNGKeyArray):
+        check_int("out_features", out_features, 1)
+        check_int("num_channels", num_channels, 1)
+        if not max_frequency >= 1:
+            raise ValueError(f"`max_frequency` must be >= 1, got {max_frequency!r}.")
+        dtype = _dtype(dtype)
+        self.centres, self.shapes = grid_bases(tuple(resolution), dtype=dtype)
+        k_w, k_r = jax.random.split(key)
+        B = self.centres.shape[0]
+        self.weights = 0.1 * jax.random.normal(k_w, (B, num_channels), dtype)
+        self.frequencies = jnp.geomspace(1.0, max_frequency, num_channels).astype(dtype)
+        self.readout = jax.random.normal(k_r, (num_channels, out_features), dtype) / num_channels
+        self.bias = jnp.zeros((out_features,), dtype)
+
+    @property
+    def num_parameters(self) -> int:
+        """Trained parameters: centres, shapes, weights, readout, bias."""
+        return sum(a.size for a in (self.centres, self.shapes, self.weights, self.readout,
+                                    self.bias))
+
+    def neighbours(self, x: Float[Array, "n d"], *, k: int, block_size: int = 1024):
+        """The `k` nearest bases of each point (no gradient)."""
+        return nearest_bases(x, self.centres, self.shapes, k=k, block_size=block_size)
+
+    def features(self, x, neighbours=None) -> Float[Array, "n M"]:
+        freq = jax.lax.stop_gradient(self.frequencies)
+        return rbf_field(x, self.centres, self.shapes, self.weights, freq,
+                         neighbours=neighbours)
+
+    def __call__(self, x: Float[Array, "n d"], neighbours=None) -> Float[Array, "n out"]:
+        h = self.features(x, neighbours)
+        return h @ self.readout.astype(h.dtype) + self.bias.astype(h.dtype)[None, :]
+
+
+class ESSAttention(eqx.Module):
+    """ESSAformer's attention block: $y = W_o\\,(V + \\mathrm{ESSA}(Q, K, V)) + b_o$.
+
+    $Q, K, V$ come from one linear map of the tokens; the attention is
+    [`essa_attention`][jaxkern.layers.essa_attention] (linear in the number of tokens), and
+    the value path is kept as a residual inside the output map, as the reference `ESSAttn`.
+
+    **Arguments:** `dim`: $C$; `dtype`, `key`.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> from jaxkern.layers import ESSAttention
+        >>> ESSAttention(8, key=jax.random.key(0))(jnp.ones((100, 8))).shape
+        (100, 8)
+
+    Paper: Zhang et al., *ESSAformer*, ICCV 2023.
+    """
+
+    qkv: eqx.nn.Linear
+    out: eqx.nn.Linear
+    eps: float = eqx.field(static=True)
+
+    def __init__(self, dim: int, *, eps: float = 1e-7, dtype=None, key: PRNGKeyArray):
+        check_int("dim", dim, 1)
+        dtype = _dtype(dtype)
+        k1, k2 = jax.random.split(key)
+        self.qkv = eqx.nn.Linear(dim, 3 * dim, dtype=dtype, key=k1)
+        self.out = eqx.nn.Linear(dim, dim, dtype=dtype, key=k2)
+        self.eps = eps
+
+    def __call__(self, x: Float[Array, "N C"], *, dense: bool = False) -> Float[Array, "N C"]:
+        C = self.out.in_features
+        if jnp.ndim(x) != 2 or x.shape[1] != C:
+            raise ValueError(f"`x` must have shape (N, {C}), got shape {jnp.shape(x)}.")
+        q, k, v = jnp.split(jax.vmap(self.qkv)(x), 3, axis=-1)
+        attend = essa_attention_dense if dense else essa_attention
+        return jax.vmap(self.out)(v + attend(q, k, v, eps=self.eps))

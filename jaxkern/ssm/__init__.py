@@ -9,6 +9,8 @@ from ._conv import fft_conv as fft_conv
 from ._discretize import DiscreteSSM as DiscreteSSM
 from ._discretize import discretize as discretize
 from ._discretize import exprel as exprel
+from ._hyper import hyper_kernel as hyper_kernel
+from ._hyper import kernel_coordinates as kernel_coordinates
 from ._init import DiagonalInit as DiagonalInit
 from ._init import HiPPO as HiPPO
 from ._init import hippo_legs as hippo_legs
@@ -17,6 +19,7 @@ from ._init import s4d_init as s4d_init
 from ._kernel import ssm_kernel as ssm_kernel
 from ._kernel import ssm_transfer_function as ssm_transfer_function
 from ._layers import S4D as S4D
+from ._layers import HyperConv as HyperConv
 from ._layers import LongConv as LongConv
 from ._layers import SequenceModel as SequenceModel
 from ._layers import SGConv as SGConv
@@ -28,6 +31,9 @@ from ._recurrence import ssm_recurrence as ssm_recurrence
 
 __all__ = [
     "S4D",
+    "HyperConv",
+    "hyper_kernel",
+    "kernel_coordinates",
     "LongConv",
     "SGConv",
     "SequenceModel",

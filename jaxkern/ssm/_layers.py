@@ -20,6 +20,7 @@ from jaxtyping import Array, Complex, Float, PRNGKeyArray
 from .._validation import check_int, check_ndim
 from ._conv import fft_conv
 from ._discretize import check_method
+from ._hyper import hyper_kernel
 from ._init import s4d_init
 from ._kernel import ssm_kernel
 from ._longconv import longconv_kernel, sgconv_kernel, sgconv_lengths
@@ -360,3 +361,69 @@ class SequenceModel(eqx.Module):
             z = jax.nn.gelu(layer(jax.vmap(norm)(x)))
             x = x + jax.nn.glu(jax.vmap(mixer)(z), axis=-1)
         return jax.vmap(self.decoder)(x)
+
+
+class HyperConv(_ConvolutionLayer):
+    """A global convolution whose kernel a coordinate MLP generates: $y = K_\\theta * u + Du$.
+
+    The kernel [`hyper_kernel`][jaxkern.ssm.hyper_kernel] has as many taps as the input
+    (causal) or $2L - 1$ (centred, `causal=False`), so one small MLP gives every position
+    a full-context kernel; it is applied by FFT.
+
+    **Arguments:**
+
+    - `channels`: $h$.
+    - `width`, `depth`: the MLP's hidden width and number of hidden layers.
+    - `num_frequencies`: $F$ of the positional features.
+    - `decay`: the initial window $\\alpha$ (trained).
+    - `causal`: causal or centred kernel.
+    - `dtype`, `key`.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> from jaxkern.ssm import HyperConv
+        >>> layer = HyperConv(4, key=jax.random.key(0))
+        >>> layer(jnp.ones((4096, 4))).shape
+        (4096, 4)
+
+    Paper: Zhang, *HyperZ.Z.W Operator Connects Slow-Fast Networks for Full Context
+    Interaction*.
+    """
+
+    mlp: eqx.nn.MLP
+    decay: Float[Array, " h"]
+    D: Float[Array, " h"]
+    num_frequencies: int = eqx.field(static=True)
+    causal: bool = eqx.field(static=True)
+
+    def __init__(self, channels: int, *, width: int = 32, depth: int = 2,
+                 num_frequencies: int = 8, decay: float = 1.0, causal: bool = True,
+                 dtype=None, key: PRNGKeyArray):
+        check_int("channels", channels, 1)
+        check_int("width", width, 1)
+        check_int("depth", depth, 1)
+        check_int("num_frequencies", num_frequencies, 0)
+        if not decay >= 0:
+            raise ValueError(f"`decay` must be >= 0, got {decay!r}.")
+        dtype = _dtype(dtype)
+        k_m, k_d = jax.random.split(key)
+        self.mlp = eqx.nn.MLP(2 * num_frequencies + 1, channels, width, depth,
+                              activation=jnp.sin, dtype=dtype, key=k_m)
+        self.decay = jnp.full((channels,), decay, dtype)
+        self.D = jax.random.normal(k_d, (channels,), dtype=dtype)
+        self.num_frequencies = num_frequencies
+        self.causal = causal
+
+    def kernel(self, length: int) -> Float[Array, "Lk h"]:
+        """The generated kernel for an input of `length` steps."""
+        return hyper_kernel(self.mlp, length, decay=self.decay,
+                            num_frequencies=self.num_frequencies, causal=self.causal,
+                            dtype=self.D.dtype)
+
+    def _conv_kernel(self, length: int) -> Float[Array, "Lk h"]:
+        return self.kernel(length)
+
+    def __call__(self, u: Float[Array, "L h"]) -> Float[Array, "L h"]:
+        self._check_input(u)
+        k = self.kernel(u.shape[0]).astype(u.dtype)
+        return fft_conv(u, k, causal=self.causal) + self._skip(u)
