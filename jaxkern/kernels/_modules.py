@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, Int
 
+from .._display import readable_repr
 from .._validation import as_parameter, check_int
 from ..optim import parameter
 from . import _dot_product as dp
@@ -58,6 +59,9 @@ class Kernel(eqx.Module):
     def terms(self) -> tuple[tuple[Array | float, Kernel], ...]:
         r"""The kernel as a weighted sum $\sum_i w_i k_i$ of base kernels: `((w_i, k_i), ...)`."""
         return ((1.0, self),)
+
+    def __repr__(self) -> str:
+        return readable_repr(self)
 
     def state_space(self) -> ss.StateSpace:
         """The kernel's exact state-space (SDE) form on one-dimensional inputs, for the

@@ -308,3 +308,12 @@ def test_spectral_frequencies_transforms():
 def test_bad_hyperparameters(make, name):
     with pytest.raises(ValueError, match=name):
         make()
+
+
+def test_repr_shows_small_parameter_values():
+    # A fitted kernel should say what it learned (issue 25): values for small arrays,
+    # dtype and shape for large ones.
+    k = K.RBF(lengthscale=0.5) + 2.0 * K.RBF(lengthscale=jnp.ones(20, FLOAT))
+    text = repr(k)
+    assert "lengthscale=0.5" in text and "scale=2" in text
+    assert "[20]" in text and "1., 1., 1." not in text
