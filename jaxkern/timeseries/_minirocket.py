@@ -157,7 +157,8 @@ def _windows(length, L: int, dilation, j):
 def _ppv(C, B, W, dtype):
     """Proportion of positions in window W (84, L) where C (84, L) exceeds each bias B (84, nf)."""
     count = jnp.sum(W, axis=-1, dtype=jnp.int32)
-    hits = jnp.sum((C[:, None, :] > B[:, :, None]) & W[:, None, :], axis=-1, dtype=jnp.int32)
+    C = jnp.where(W, C, -jnp.inf)  # outside the window: below every bias
+    hits = jnp.sum(C[:, None, :] > B[:, :, None], axis=-1, dtype=jnp.int32)
     return hits.astype(dtype) / count[:, None].astype(dtype)
 
 

@@ -1,0 +1,100 @@
+"""MiniRocket transform: jaxkern (XLA, CPU) against aeon 1.6 (numba), one thread each side.
+
+Both run in one child process started with `NUMBA_NUM_THREADS=1` and
+`XLA_FLAGS=--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1` (set before JAX
+is imported; aeon's transform also gets `n_jobs=1`), so each side has one thread; the harness's
+`cpu_s / median_s` says how many cores each call actually kept busy. aeon fits MiniRocket
+(`random_state=0`, 10,000 features) on the training split of its bundled dataset; jaxkern's
+transform is given aeon's fitted parameters, and the benchmark checks that the two feature
+matrices agree (max |difference|) before timing the test split. Compile time (XLA) and numba's
+first call are reported apart from the medians. Times are from a shared 2-core machine that
+many other jobs use at once: the ratio is the figure, not the absolute times.
+
+ROCKET (random kernels) and MultiRocket are not built yet, so there are no rows for them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+DATASETS_QUICK = ["GunPoint"]
+DATASETS_FULL = ["GunPoint", "OSULeaf", "ACSF1"]
+ONE_THREAD = {
+    "NUMBA_NUM_THREADS": "1",
+    "OMP_NUM_THREADS": "1",
+    "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1",
+}
+
+
+def _child(names: list[str], repeats: int) -> dict:
+    import jax.numpy as jnp
+    import numpy as np
+    from aeon.datasets import load_classification
+    from aeon.transformations.collection.convolution_based import MiniRocket
+
+    from benchmarks import _harness
+    from jaxkern.timeseries import MiniRocketParameters, minirocket_transform
+
+    rows = []
+    for name in names:
+        Xtr, _ = load_classification(name, split="train")
+        Xte, _ = load_classification(name, split="test")
+        Xtr, Xte = Xtr.astype(np.float32), Xte.astype(np.float32)
+        mr = MiniRocket(random_state=0, n_jobs=1).fit(Xtr)
+        per_comb, channels, dilations, per_dilation, biases = mr.parameters
+        masks = np.zeros((len(per_comb), Xtr.shape[1]), np.float32)
+        start = 0
+        for i, k in enumerate(per_comb):
+            masks[i, channels[start: start + k]] = 1
+            start += k
+        params = MiniRocketParameters(
+            biases=jnp.asarray(biases), channel_masks=jnp.asarray(masks),
+            dilations=tuple(int(d) for d in dilations),
+            features_per_dilation=tuple(int(c) for c in per_dilation))
+        X = jnp.asarray(Xte)
+        t_aeon, ref = _harness.timed_call(lambda: mr.transform(Xte), repeats=repeats)  # noqa: B023
+        t_ours, ours = _harness.timed_call(
+            lambda: minirocket_transform(params, X), repeats=repeats)  # noqa: B023
+        row = {
+            "dataset": name, "n_test": Xte.shape[0], "channels": Xte.shape[1],
+            "length": Xte.shape[2], "features": int(ref.shape[1]),
+            "aeon_s": t_aeon["median_s"], "jaxkern_s": t_ours["median_s"],
+            "aeon_vs_jaxkern": _harness.ratio(t_aeon, t_ours),
+            "aeon_vs_jaxkern_cpu": t_aeon["cpu_s"] / t_ours["cpu_s"],
+            "jaxkern_compile_s": t_ours["compile_s"], "aeon_first_s": t_aeon["first_s"],
+            "aeon_cores_busy": t_aeon["cpu_s"] / t_aeon["median_s"],
+            "jaxkern_cores_busy": t_ours["cpu_s"] / t_ours["median_s"],
+            "max_abs_feature_diff": float(np.abs(np.asarray(ours) - ref).max()),
+        }
+        rows.append(row)
+        print(_harness.table([row], list(row)), file=sys.stderr, flush=True)
+    return {"rows": rows}
+
+
+def run(quick: bool) -> dict:
+    from benchmarks import _harness
+
+    names = DATASETS_QUICK if quick else DATASETS_FULL
+    repeats = 3 if quick else 7
+    env = {**os.environ, **ONE_THREAD}
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_timeseries", json.dumps(names), str(repeats)],
+        env=env, check=True, stdout=subprocess.PIPE, text=True)
+    payload = json.loads(out.stdout.strip().splitlines()[-1])
+    columns = ["dataset", "n_test", "length", "aeon_s", "jaxkern_s", "aeon_vs_jaxkern",
+               "aeon_vs_jaxkern_cpu",
+               "jaxkern_compile_s", "aeon_cores_busy", "jaxkern_cores_busy",
+               "max_abs_feature_diff"]
+    print(_harness.table(payload["rows"], columns))
+    return {**payload, "threads": ONE_THREAD,
+            "note": "MiniRocket transform of the test split, 10,000 features, float32, one "
+                    "thread each side (child process with the env above); jaxkern given "
+                    "aeon's fitted parameters; shared 2-core machine, ratios are the figure"}
+
+
+if __name__ == "__main__":
+    result = _child(json.loads(sys.argv[1]), int(sys.argv[2]))
+    print(json.dumps(result, default=float))
