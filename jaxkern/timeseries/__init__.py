@@ -13,6 +13,9 @@ from ._ridge import RidgeClassifierFit as RidgeClassifierFit
 from ._ridge import ridge_classifier_decision as ridge_classifier_decision
 from ._ridge import ridge_classifier_fit as ridge_classifier_fit
 from ._ridge import ridge_classifier_predict as ridge_classifier_predict
+from ._rocket import RocketParameters as RocketParameters
+from ._rocket import rocket_kernels as rocket_kernels
+from ._rocket import rocket_transform as rocket_transform
 
 _SKLEARN = ("MiniRocketTransformer", "RidgeClassifierLOO")
 
@@ -32,6 +35,9 @@ __all__ = [
     "MiniRocketParameters",
     "minirocket_fit",
     "minirocket_transform",
+    "RocketParameters",
+    "rocket_kernels",
+    "rocket_transform",
     "RidgeClassifierFit",
     "ridge_classifier_decision",
     "ridge_classifier_fit",
