@@ -75,7 +75,7 @@ def rocket_kernels(
     >>> from jaxkern.timeseries import rocket_kernels
     >>> kernels = rocket_kernels(100, num_kernels=4, seed=0)
     >>> kernels.lengths.tolist(), kernels.weights.shape
-    ([11, 7, 11, 11], (4, 1, 11))
+    ([7, 9, 7, 9], (4, 1, 11))
 
     ```
 
