@@ -28,18 +28,21 @@ from ._self_distillation import SelfDistillation as SelfDistillation
 from ._self_distillation import optimal_distillation_weight as optimal_distillation_weight
 from ._self_distillation import self_distillation as self_distillation
 from ._self_distillation import self_distillation_limit as self_distillation_limit
-from ._variational import VariationalFitResult as VariationalFitResult
-from ._variational import expected_log_likelihood as expected_log_likelihood
-from ._variational import fit_variational as fit_variational
-from ._variational import svgp_elbo as svgp_elbo
-from ._variational import variational_predict as variational_predict
-from ._variational import vgp_elbo as vgp_elbo
 from ._statespace import FilterResult as FilterResult
 from ._statespace import SmootherResult as SmootherResult
 from ._statespace import kalman_filter as kalman_filter
 from ._statespace import kalman_log_marginal_likelihood as kalman_log_marginal_likelihood
 from ._statespace import kalman_posterior as kalman_posterior
 from ._statespace import rts_smoother as rts_smoother
+from ._tucker import FunctionalTucker as FunctionalTucker
+from ._tucker import functional_tucker as functional_tucker
+from ._tucker import functional_tucker_predict as functional_tucker_predict
+from ._variational import VariationalFitResult as VariationalFitResult
+from ._variational import expected_log_likelihood as expected_log_likelihood
+from ._variational import fit_variational as fit_variational
+from ._variational import svgp_elbo as svgp_elbo
+from ._variational import variational_predict as variational_predict
+from ._variational import vgp_elbo as vgp_elbo
 
 __all__ = [
     "BernoulliLogit",
@@ -49,6 +52,7 @@ __all__ = [
     "EPApproximation",
     "FilterResult",
     "FitResult",
+    "FunctionalTucker",
     "LaplaceApproximation",
     "Likelihood",
     "Posterior",
@@ -62,6 +66,8 @@ __all__ = [
     "fit",
     "fit_classifier",
     "fit_variational",
+    "functional_tucker",
+    "functional_tucker_predict",
     "gp_posterior",
     "kalman_filter",
     "kalman_log_marginal_likelihood",
