@@ -4,13 +4,28 @@ vector-field GPs (RVGP), and the augmentation kernel.
 
 Where things live: `_graph.py` (edge-list graphs, kNN), `_laplacian.py` (Laplacian operators),
 `_chebyshev.py` (filters), `_features.py` (Rayleigh quotients, spectral energy),
-`_kernels.py` (graph kernels, Lanczos eigenpairs), `_layers.py` (ChebConv).
+`_kernels.py` (graph kernels, Lanczos eigenpairs), `_layers.py` (ChebConv),
+`_connection.py` (connection Laplacians, RVGP helpers), `_augmentation.py` (augmentation
+kernel, top eigenspace, linear probe).
 """
 
+from ._augmentation import AugmentationGraph as AugmentationGraph
+from ._augmentation import Eigenspace as Eigenspace
+from ._augmentation import LinearProbe as LinearProbe
+from ._augmentation import linear_probe as linear_probe
+from ._augmentation import random_mask_augmentations as random_mask_augmentations
+from ._augmentation import top_eigenspace as top_eigenspace
 from ._chebyshev import chebyshev_coefficients as chebyshev_coefficients
 from ._chebyshev import chebyshev_filter as chebyshev_filter
 from ._chebyshev import chebyshev_moments as chebyshev_moments
 from ._chebyshev import jackson_damping as jackson_damping
+from ._connection import ConnectionLaplacian as ConnectionLaplacian
+from ._connection import connection_laplacian as connection_laplacian
+from ._connection import nearest_orthogonal as nearest_orthogonal
+from ._connection import tangent_frames as tangent_frames
+from ._connection import to_ambient as to_ambient
+from ._connection import to_local as to_local
+from ._connection import vector_field_points as vector_field_points
 from ._features import band_coefficients as band_coefficients
 from ._features import rayleigh_quotient as rayleigh_quotient
 from ._features import spectral_energy as spectral_energy
@@ -33,19 +48,24 @@ from ._layers import ChebConv as ChebConv
 from ._layers import cheb_conv as cheb_conv
 
 __all__ = [
+    "AugmentationGraph",
     "ChebConv",
+    "ConnectionLaplacian",
     "EigenPairs",
+    "Eigenspace",
     "FilterGraphKernel",
     "Graph",
     "GraphHeat",
     "GraphMatern",
     "Laplacian",
+    "LinearProbe",
     "Neighbours",
     "band_coefficients",
     "cheb_conv",
     "chebyshev_coefficients",
     "chebyshev_filter",
     "chebyshev_moments",
+    "connection_laplacian",
     "graph_from_adjacency",
     "graph_from_edges",
     "graph_heat_spectrum",
@@ -54,7 +74,15 @@ __all__ = [
     "knn",
     "knn_graph",
     "laplacian",
+    "linear_probe",
     "lowest_eigenpairs",
+    "nearest_orthogonal",
+    "random_mask_augmentations",
     "rayleigh_quotient",
     "spectral_energy",
+    "tangent_frames",
+    "top_eigenspace",
+    "to_ambient",
+    "to_local",
+    "vector_field_points",
 ]
