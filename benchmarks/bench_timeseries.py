@@ -150,6 +150,56 @@ def run(quick: bool) -> dict:
                     "aeon's fitted parameters; shared 2-core machine, ratios are the figure"}
 
 
+ACCURACY_DATASETS = ["GunPoint", "ArrowHead", "OSULeaf", "ItalyPowerDemand", "ACSF1",
+                     "BasicMotions", "JapaneseVowels"]
+
+
+def accuracy_table() -> list[dict]:
+    """Test accuracy of MiniRocket (10,000 features, seed 0) + LOO ridge on aeon's bundled
+    splits, float32; variable-length sets padded and masked. `python -m
+    benchmarks.bench_timeseries accuracy` prints the table of docs/timeseries.md."""
+    import jax.numpy as jnp
+    import numpy as np
+    from aeon.datasets import load_classification
+
+    from benchmarks import _harness
+    from jaxkern.timeseries import (
+        minirocket_fit,
+        minirocket_transform,
+        ridge_classifier_fit,
+        ridge_classifier_predict,
+    )
+
+    def panel(X):
+        if isinstance(X, np.ndarray):
+            return jnp.asarray(X, jnp.float32), None
+        out = np.zeros((len(X), X[0].shape[0], max(x.shape[-1] for x in X)), np.float32)
+        for i, x in enumerate(X):
+            out[i, :, : x.shape[-1]] = x
+        return jnp.asarray(out), jnp.asarray([x.shape[-1] for x in X], jnp.int32)
+
+    rows = []
+    for name in ACCURACY_DATASETS:
+        Xtr, ytr = load_classification(name, split="train")
+        Xte, yte = load_classification(name, split="test")
+        classes, ytr = np.unique(ytr, return_inverse=True)
+        (Xa, la), (Xb, lb) = panel(Xtr), panel(Xte)
+        params = minirocket_fit(Xa, lengths=la, seed=0)
+        fit = ridge_classifier_fit(minirocket_transform(params, Xa, lengths=la),
+                                   jnp.asarray(ytr), num_classes=len(classes))
+        pred = np.asarray(ridge_classifier_predict(fit, minirocket_transform(params, Xb,
+                                                                             lengths=lb)))
+        rows.append({"dataset": name, "channels": Xa.shape[1], "length": Xa.shape[2],
+                     "accuracy": float(np.mean(classes[pred] == yte)),
+                     "alpha": float(fit.alpha)})
+        print(_harness.table(rows[-1:], list(rows[-1])), flush=True)
+    print(_harness.table(rows, list(rows[0])))
+    return rows
+
+
 if __name__ == "__main__":
-    result = _child(json.loads(sys.argv[1]), int(sys.argv[2]))
-    print(json.dumps(result, default=float))
+    if sys.argv[1] == "accuracy":
+        accuracy_table()
+    else:
+        result = _child(json.loads(sys.argv[1]), int(sys.argv[2]))
+        print(json.dumps(result, default=float))

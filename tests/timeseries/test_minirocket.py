@@ -53,6 +53,7 @@ def test_fit_matches_aeon_fit(gunpoint_aeon):
     np.testing.assert_allclose(b, b_ref, rtol=0, atol=1e-4 * np.abs(b_ref).max())
 
 
+@pytest.mark.slow
 def test_golden_multivariate_vs_aeon_basicmotions():
     # Golden: aeon's multivariate MiniRocket on BasicMotions (6 channels), aeon's parameters
     # (random channel subsets per kernel and dilation) fed to our transform.
@@ -69,6 +70,7 @@ def test_golden_multivariate_vs_aeon_basicmotions():
                                mr.transform(Xte), rtol=0, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_gunpoint_accuracy_with_ridge():
     # The MiniRocket paper's resample-0 GunPoint accuracy, 149/150 (aeon 1.6 measures the same).
     Xtr, ytr, Xte, yte = load("GunPoint")
@@ -79,8 +81,12 @@ def test_gunpoint_accuracy_with_ridge():
     assert np.mean(np.asarray(pred) == yte) == pytest.approx(149 / 150)
 
 
-# Small synthetic problems share one compiled shape: 84 * 4 features, 6 series of length 40.
-def _series(n=6, c=1, L=40, seed=0):
+# Small synthetic problems share one compiled program: 84 * 4 features, 8 series of length 40,
+# blocks of 8 (the scikit-learn tests use the same shapes).
+BLOCK = 8
+
+
+def _series(n=8, c=1, L=40, seed=0):
     rng = np.random.default_rng(seed)
     t = np.linspace(0, 1, L)
     X = np.sin(2 * np.pi * rng.uniform(1, 5, (n, c, 1)) * t) + 0.1 * rng.standard_normal((n, c, L))
@@ -90,11 +96,11 @@ def _series(n=6, c=1, L=40, seed=0):
 def test_variable_length_masking_equals_truncated_series():
     # A series of length ell padded to L gives the features of the series alone: the padded
     # batch against each series transformed by itself at its own length.
-    X = _series(c=2)
+    X = _series()
     params = minirocket_fit(X, num_features=84 * 4, seed=1)
-    lengths = jnp.array([40, 33, 27, 40, 12, 9])
+    lengths = jnp.array([40, 33, 27, 40, 12, 9, 40, 40])
     garbage = jnp.where(jnp.arange(40)[None, None, :] < lengths[:, None, None], X, 1e3)
-    F = np.asarray(minirocket_transform(params, garbage, lengths=lengths, block_size=2))
+    F = np.asarray(minirocket_transform(params, garbage, lengths=lengths, block_size=BLOCK))
     for i in (2,):  # length 27 (each length compiles once)
         ell = int(lengths[i])
         alone = minirocket_transform(params, X[i: i + 1, :, :ell], block_size=1)
@@ -104,8 +110,9 @@ def test_variable_length_masking_equals_truncated_series():
 def test_jit():
     X = _series()
     params = minirocket_fit(X, num_features=84 * 4, seed=0)
-    eager = minirocket_transform(params, X, block_size=4)
-    jitted = jax.jit(minirocket_transform, static_argnames="block_size")(params, X, block_size=4)
+    eager = minirocket_transform(params, X, block_size=BLOCK)
+    jitted = jax.jit(minirocket_transform, static_argnames="block_size")(params, X,
+                                                                          block_size=BLOCK)
     # equal up to the last bit of count / window (jit may divide by a reciprocal)
     np.testing.assert_allclose(np.asarray(jitted), np.asarray(eager), rtol=2e-7)
 
@@ -114,7 +121,7 @@ def test_jit():
 def test_vmap_over_parameter_sets():
     X = _series()
     params = minirocket_fit(X, num_features=84 * 4, seed=0)
-    eager = minirocket_transform(params, X, block_size=4)
+    eager = minirocket_transform(params, X, block_size=BLOCK)
     # vmap over a stack of parameter sets (the biases are a pytree leaf)
     stacked = jax.tree.map(lambda a: jnp.stack([a, a + 0.1]), params)
     both = jax.vmap(lambda p: minirocket_transform(p, X, block_size=4))(stacked)
@@ -126,12 +133,14 @@ def test_vmap_over_parameter_sets():
 def test_features_are_proportions():
     # PPV is a proportion: in [0, 1], a multiple of 1/|window| for each feature.
     X = _series()
-    F = np.asarray(minirocket_transform(minirocket_fit(X, num_features=84 * 4), X, block_size=4))
-    assert F.shape == (6, 84 * 4)
+    F = np.asarray(minirocket_transform(minirocket_fit(X, num_features=84 * 4), X,
+                                        block_size=BLOCK))
+    assert F.shape == (8, 84 * 4)
     assert np.all((F >= 0) & (F <= 1))
 
 
-@pytest.mark.parametrize("L", [5, 8])
+@pytest.mark.parametrize("L", [8, pytest.param(5, marks=pytest.mark.slow),
+                               pytest.param(1, marks=pytest.mark.slow)])
 def test_short_series_give_finite_features(L):
     # minirocket #31: length 8 gave NaN (an empty pooling window); here the window falls back
     # to every position.
@@ -142,8 +151,12 @@ def test_short_series_give_finite_features(L):
 
 
 def test_constant_series():
-    X = jnp.ones((3, 1, 30), jnp.result_type(float))
-    F = np.asarray(minirocket_transform(minirocket_fit(X, num_features=84), X, block_size=3))
+    X = jnp.ones((8, 1, 40), jnp.result_type(float))
+    params = minirocket_fit(_series(), num_features=84 * 4, seed=0)
+    F = np.asarray(minirocket_transform(params, X, block_size=BLOCK))
+    assert np.all(np.isfinite(F))
+    F = np.asarray(minirocket_transform(minirocket_fit(X, num_features=84 * 4), X,
+                                        block_size=BLOCK))
     # away from the zero-padded ends the convolution of a constant series is constant and no
     # bias drawn from it is exceeded; features are finite proportions
     assert np.all(np.isfinite(F)) and np.all((F >= 0) & (F <= 1))
@@ -161,9 +174,9 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="`X` must have shape"):
         minirocket_transform(params, X[0, 0])
     with pytest.raises(ValueError, match="`lengths` must lie in"):
-        minirocket_transform(params, X, lengths=jnp.array([40, 41, 3, 3, 3, 3]))
+        minirocket_transform(params, X, lengths=jnp.array([40, 41, 3, 3, 3, 3, 3, 3]))
     with pytest.raises(ValueError, match="`lengths` must be an int array"):
-        minirocket_transform(params, X, lengths=jnp.ones(6))
+        minirocket_transform(params, X, lengths=jnp.ones(8))
     with pytest.raises(ValueError, match="`num_features`"):
         minirocket_fit(X, num_features=0)
     with pytest.raises(ValueError, match="`block_size`"):

@@ -90,11 +90,26 @@ def _small(n=4, L=30, c=1):
     return jnp.asarray(rng.standard_normal((n, c, L)), jnp.result_type(float))
 
 
-def test_masking_jit_vmap_and_robustness():
+def test_masking_and_robustness():
     X = _small()
     params = rocket_kernels(30, num_kernels=20, seed=0)
     F = rocket_transform(params, X, block_size=4)
     assert F.shape == (4, 40) and np.all(np.isfinite(np.asarray(F)))
+    # a series padded to 30 and masked = the series alone (length 12 < a kernel's span)
+    short = rocket_transform(params, X[:, :, :12], block_size=4)
+    masked = rocket_transform(params, X.at[:, :, 12:].set(1e3), lengths=jnp.full(4, 12),
+                              block_size=4)
+    np.testing.assert_allclose(np.asarray(masked), np.asarray(short), rtol=1e-6, atol=1e-6)
+    assert np.all(np.isfinite(np.asarray(short)))
+    const = rocket_transform(params, jnp.ones_like(X), block_size=4)
+    assert np.all(np.isfinite(np.asarray(const)))
+
+
+@pytest.mark.slow
+def test_jit_and_vmap():
+    X = _small()
+    params = rocket_kernels(30, num_kernels=20, seed=0)
+    F = rocket_transform(params, X, block_size=4)
     jitted = jax.jit(rocket_transform, static_argnames=("block_size",))(params, X, block_size=4)
     np.testing.assert_allclose(np.asarray(jitted), np.asarray(F), rtol=1e-6, atol=1e-6)
     # all fields are leaves: vmap over two bias vectors
@@ -105,14 +120,6 @@ def test_masking_jit_vmap_and_robustness():
 
     both = jax.vmap(with_biases)(jnp.stack([params.biases, params.biases]))
     np.testing.assert_allclose(np.asarray(both[1]), np.asarray(F), rtol=1e-6, atol=1e-6)
-    # a series padded to 30 and masked = the series alone (length 12 < a kernel's span)
-    short = rocket_transform(params, X[:, :, :12], block_size=4)
-    masked = rocket_transform(params, X.at[:, :, 12:].set(1e3), lengths=jnp.full(4, 12),
-                              block_size=4)
-    np.testing.assert_allclose(np.asarray(masked), np.asarray(short), rtol=1e-6, atol=1e-6)
-    assert np.all(np.isfinite(np.asarray(short)))
-    const = rocket_transform(params, jnp.ones_like(X), block_size=4)
-    assert np.all(np.isfinite(np.asarray(const)))
 
 
 def test_bad_inputs():
