@@ -22,7 +22,8 @@ def tangent_frames(
     r"""Orthonormal tangent frames by local PCA.
 
     $T_i$ holds the top `dim` eigenvectors of the local covariance
-    $C_i = \sum_{j \in N(i)} (x_j - x_i)(x_j - x_i)^\top$ as columns: on a smooth
+    $C_i = \sum_{j \in N(i) \cup \{i\}} (x_j - \bar x_i)(x_j - \bar x_i)^\top$ (centred at
+    the neighbourhood's mean $\bar x_i$) as columns: on a smooth
     `dim`-dimensional manifold sampled densely enough they span the tangent space at $x_i$
     up to $O(h)$ (h: neighbourhood radius). The orientation of each frame is arbitrary.
 
@@ -54,7 +55,8 @@ def tangent_frames(
     if neighbours.shape[1] < dim:
         raise ValueError(
             f"`neighbours` must have at least `dim` = {dim} columns, got {neighbours.shape[1]}.")
-    diffs = X[neighbours] - X[:, None, :]  # (n, k, D)
+    hood = jnp.concatenate([X[:, None, :], X[neighbours]], axis=1)  # (n, k + 1, D)
+    diffs = hood - jnp.mean(hood, axis=1, keepdims=True)
     cov = jnp.einsum("nkd,nke->nde", diffs, diffs)
     _, vecs = jnp.linalg.eigh(cov)
     return vecs[:, :, ::-1][:, :, :dim]
