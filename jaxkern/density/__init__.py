@@ -1,5 +1,10 @@
 """Floor 2: kernel density estimation, bandwidth rules, high-dimensional regimes, private KDE."""
 
+from ._balancing import BalanceDiagnostics as BalanceDiagnostics
+from ._balancing import BalancingWeights as BalancingWeights
+from ._balancing import balance_diagnostics as balance_diagnostics
+from ._balancing import entropy_balancing as entropy_balancing
+from ._balancing import kernel_mean_matching as kernel_mean_matching
 from ._bandwidth import LooBandwidth as LooBandwidth
 from ._bandwidth import isj_bandwidth as isj_bandwidth
 from ._bandwidth import loo_bandwidth as loo_bandwidth
@@ -25,16 +30,21 @@ from ._regimes import tilt_entropy as tilt_entropy
 __all__ = [
     "KERNELS",
     "KERNEL_ALIASES",
+    "BalanceDiagnostics",
+    "BalancingWeights",
     "FastJL",
     "LooBandwidth",
     "PrivateKernelSum",
     "PrivateL1Sum",
     "Regimes",
     "analytic_gaussian_sigma",
+    "balance_diagnostics",
+    "entropy_balancing",
     "fast_jl",
     "isj_bandwidth",
     "kde_log_density",
     "kde_regimes",
+    "kernel_mean_matching",
     "loo_bandwidth",
     "loo_log_likelihood",
     "private_kernel_sum",
