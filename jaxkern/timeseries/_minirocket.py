@@ -256,7 +256,9 @@ def blocked_map(fn, params, X, lengths, block_size: int):
     bs = block_size
     out = []
     for start in range(0, n, bs):
-        xb, lb = X[start: start + bs], lengths[start: start + bs]
+        stop = min(start + bs, n)
+        xb = jax.lax.slice_in_dim(X, start, stop)
+        lb = jax.lax.slice_in_dim(lengths, start, stop)
         m = xb.shape[0]
         if m < bs:
             xb = jnp.concatenate([xb, jnp.broadcast_to(xb[:1], (bs - m,) + xb.shape[1:])])

@@ -181,3 +181,37 @@ def test_bad_inputs():
         minirocket_fit(X, num_features=0)
     with pytest.raises(ValueError, match="`block_size`"):
         minirocket_transform(params, X, block_size=0)
+
+
+@pytest.mark.slow
+def test_sharded_input_equals_unsharded():
+    # 8 host CPU devices need a fresh process: XLA reads the flag once, at start-up.
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    from ..helpers import X64
+
+    script = textwrap.dedent("""
+        import jax, jax.numpy as jnp, numpy as np
+        from jax.sharding import NamedSharding, PartitionSpec as P
+        from jaxkern.timeseries import minirocket_fit, minirocket_transform
+        assert len(jax.devices()) == 8
+        mesh = jax.make_mesh((8,), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
+        rng = np.random.default_rng(0)
+        X = jnp.asarray(rng.standard_normal((16, 2, 40)), jnp.result_type(float))
+        params = minirocket_fit(X, num_features=84 * 4, seed=0)
+        Xs = jax.device_put(X, NamedSharding(mesh, P("data")))
+        plain = minirocket_transform(params, X, block_size=8)
+        sharded = minirocket_transform(params, Xs, block_size=8)
+        np.testing.assert_array_equal(np.asarray(sharded), np.asarray(plain))
+        print("ok")
+    """)
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8",
+               JAX_ENABLE_X64="1" if X64 else "0")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
+                         timeout=600)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-3000:]
