@@ -28,6 +28,9 @@ from ._self_distillation import SelfDistillation as SelfDistillation
 from ._self_distillation import optimal_distillation_weight as optimal_distillation_weight
 from ._self_distillation import self_distillation as self_distillation
 from ._self_distillation import self_distillation_limit as self_distillation_limit
+from ._solvers import CG as CG
+from ._solvers import Auto as Auto
+from ._solvers import Cholesky as Cholesky
 from ._statespace import FilterResult as FilterResult
 from ._statespace import SmootherResult as SmootherResult
 from ._statespace import kalman_filter as kalman_filter
@@ -45,6 +48,9 @@ from ._variational import variational_predict as variational_predict
 from ._variational import vgp_elbo as vgp_elbo
 
 __all__ = [
+    "Auto",
+    "CG",
+    "Cholesky",
     "BernoulliLogit",
     "BernoulliProbit",
     "ClassMarginals",

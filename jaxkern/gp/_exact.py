@@ -10,9 +10,17 @@ import jax.scipy.linalg as jsl
 from jaxtyping import Array, ArrayLike, Float
 
 from .._marginals import Marginals
-from .._validation import check_length, check_ndim, check_positive, check_same_last_dim
+from .._validation import (
+    check_length,
+    check_ndim,
+    check_positive,
+    check_same_last_dim,
+    default_jitter,
+)
 from ..kernels import gram, gram_diag
 from ..linalg import jittered_cholesky
+from ._iterative import iterative_log_marginal_likelihood, iterative_posterior
+from ._solvers import CG, Auto, Cholesky, resolve_solver
 
 KernelFn = Callable[[Array, Array], Array]
 
@@ -40,6 +48,7 @@ def log_marginal_likelihood(
     *,
     noise: Float[ArrayLike, ""],
     jitter: float | None = None,
+    solver: Cholesky | CG | Auto | None = None,
 ) -> Float[Array, ""]:
     r"""Log marginal likelihood of a zero-mean GP with Gaussian noise.
 
@@ -49,6 +58,11 @@ def log_marginal_likelihood(
     ($\log\det = 2\sum_i \log L_{ii}$). Differentiable in the kernel's hyperparameters,
     `noise`, `X` and `y`. A matrix that is not positive definite raises (`eqx.error_if`).
 
+    With `solver=CG(...)` the same quantity is computed matrix-free (CG solve and a
+    stochastic Lanczos log-determinant over the blocked `kernel_matvec`, gradient by the BBMM
+    stochastic trace estimator; see [`CG`][jaxkern.gp.CG] and `docs/scalable.md`);
+    `solver=Auto()` picks Cholesky up to a measured crossover n and CG above it.
+
     **Arguments:**
 
     - `k`: kernel on one pair of points (module or partial).
@@ -56,6 +70,8 @@ def log_marginal_likelihood(
     - `y`: training targets, shape (n,).
     - `noise`: noise variance $\sigma^2 \ge 0$.
     - `jitter`: $\epsilon$ added to the diagonal; dtype-dependent default.
+    - `solver`: [`Cholesky()`][jaxkern.gp.Cholesky] (default, dense),
+      [`CG(...)`][jaxkern.gp.CG] (matrix-free, stochastic) or [`Auto()`][jaxkern.gp.Auto].
 
     **Returns:** the scalar log marginal likelihood.
 
@@ -70,6 +86,10 @@ def log_marginal_likelihood(
     Rasmussen & Williams (2006), Algorithm 2.1.
     """
     _check_data(X, y, noise)
+    solver = resolve_solver(solver, X.shape[0])
+    if isinstance(solver, CG):
+        jitter = default_jitter(X.dtype) if jitter is None else jitter
+        return iterative_log_marginal_likelihood(k, X, y, noise, jitter, solver)
     L = _noisy_cholesky(k, X, noise, jitter)
     alpha = jsl.solve_triangular(L, y, lower=True)
     n = y.shape[0]
@@ -88,6 +108,7 @@ def gp_posterior(
     *,
     noise: Float[ArrayLike, ""],
     jitter: float | None = None,
+    solver: Cholesky | CG | Auto | None = None,
 ) -> Marginals:
     r"""Posterior mean and variance of the latent function of a zero-mean GP.
 
@@ -104,6 +125,9 @@ def gp_posterior(
     - `X_test`: test inputs, shape (m, d).
     - `noise`: noise variance $\sigma^2 \ge 0$.
     - `jitter`: diagonal jitter; dtype-dependent default.
+    - `solver`: [`Cholesky()`][jaxkern.gp.Cholesky] (default) or [`CG(...)`][jaxkern.gp.CG]
+      (one batched CG run on $[y, K_{X*}]$: only the (n, m) cross-covariance is formed) or
+      [`Auto()`][jaxkern.gp.Auto].
 
     **Returns:** [`Marginals`][jaxkern.Marginals] of shape-(m,) arrays.
 
@@ -121,6 +145,10 @@ def gp_posterior(
     _check_data(X, y, noise)
     check_ndim("X_test", X_test, 2, "(m, d)")
     check_same_last_dim("X", X, "X_test", X_test)
+    solver = resolve_solver(solver, X.shape[0])
+    if isinstance(solver, CG):
+        jitter = default_jitter(X.dtype) if jitter is None else jitter
+        return Marginals(*iterative_posterior(k, X, y, X_test, noise, jitter, solver))
     L = _noisy_cholesky(k, X, noise, jitter)
     alpha = jsl.cho_solve((L, True), y)
     K_cross = gram(k, X, X_test)

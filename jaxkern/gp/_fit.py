@@ -41,6 +41,7 @@ def fit(
     trainable: Any = eqx.is_inexact_array,
     fit_noise: bool = True,
     jitter: float | None = None,
+    solver: Any = None,
     tol: float | None = None,
     chunk_size: int = 100,
     progress: bool | None = None,
@@ -68,6 +69,10 @@ def fit(
       `k`) choosing the leaves to fit; the others stay fixed.
     - `fit_noise`: fit the noise as well.
     - `jitter`: diagonal jitter, absolute; dtype-dependent default.
+    - `solver`: how each step evaluates the likelihood: [`Cholesky()`][jaxkern.gp.Cholesky]
+      (default), [`CG(...)`][jaxkern.gp.CG] (matrix-free, stochastic gradients from fixed
+      probes) or [`Auto()`][jaxkern.gp.Auto]; see
+      [`log_marginal_likelihood`][jaxkern.gp.log_marginal_likelihood].
     - `tol`: stop after a chunk that moves the loss by at most this, relatively.
     - `chunk_size`: steps per compiled chunk.
     - `progress`: a progress bar (`None`: only when watched and slow; see
@@ -91,7 +96,7 @@ def fit(
 
     def loss(raw):
         kernel, noise = constrain(raw, frozen)
-        return -log_marginal_likelihood(kernel, X, y, noise=noise, jitter=jitter)
+        return -log_marginal_likelihood(kernel, X, y, noise=noise, jitter=jitter, solver=solver)
 
     result = minimize(
         loss,

@@ -1,0 +1,87 @@
+"""Solver strategies for exact GP inference, chosen by argument as in lineax."""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+from jaxtyping import PRNGKeyArray
+
+from .._validation import check_int, check_positive, is_prng_key
+
+__all__ = ["CG", "Auto", "Cholesky", "resolve_solver"]
+
+#: The n above which `Auto` switches from Cholesky to CG. Provisional: the shared 2-core
+#: machine could only time n <= 4000 (`python -m benchmarks.run scalable`, docs/scalable.md),
+#: and CG's time grows as n^2 against Cholesky's n^3; re-measure on the target hardware.
+CROSSOVER_N = 4000
+
+
+class Cholesky(eqx.Module):
+    r"""Dense Cholesky of $K + \sigma^2 I$: exact, $O(n^3)$ time, $O(n^2)$ memory. The default."""
+
+
+class CG(eqx.Module):
+    r"""Matrix-free CG + stochastic Lanczos quadrature (BBMM) over the blocked `kernel_matvec`.
+
+    $O(n^2)$ time per CG step and $O(n \cdot (t + m))$ memory ($t$ probes, rank-$m$
+    preconditioner): the Gram matrix is never formed. The log-determinant and the gradient's
+    trace term are stochastic (standard error $\propto 1/\sqrt{t}$); the probes come from
+    `key`, so the same key gives the same (differentiable) estimate.
+
+    **Arguments:**
+
+    - `rtol`: relative residual tolerance of the CG solves.
+    - `max_steps`: the most CG iterations.
+    - `num_probes`: $t$, Gaussian probes for the log-determinant and trace.
+    - `preconditioner_rank`: rank of the pivoted-Cholesky preconditioner (0: none).
+    - `block_size`: tile size of `kernel_matvec`.
+    - `key`: PRNG key of the probes.
+    - `throw`: raise (`eqx.error_if`) if the solve for $y$ (or a test column) has not
+      converged within `max_steps`.
+    """
+
+    rtol: float = eqx.field(static=True, default=1e-4)
+    max_steps: int = eqx.field(static=True, default=1000)
+    num_probes: int = eqx.field(static=True, default=16)
+    preconditioner_rank: int = eqx.field(static=True, default=15)
+    block_size: int = eqx.field(static=True, default=1024)
+    key: PRNGKeyArray = eqx.field(default_factory=lambda: jax.random.key(0))
+    throw: bool = eqx.field(static=True, default=True)
+
+    def __check_init__(self):
+        check_positive("rtol", self.rtol, allow_zero=True)
+        check_int("max_steps", self.max_steps, 1)
+        check_int("num_probes", self.num_probes, 1)
+        check_int("preconditioner_rank", self.preconditioner_rank, 0)
+        check_int("block_size", self.block_size, 1)
+        if not is_prng_key(self.key):
+            raise ValueError(f"`key` must be a PRNG key (jax.random.key), got {self.key!r}.")
+
+
+class Auto(eqx.Module):
+    """[`Cholesky`][jaxkern.gp.Cholesky] up to `crossover` points, [`CG`][jaxkern.gp.CG] above.
+
+    The default crossover (`CROSSOVER_N`, provisional: see `docs/scalable.md`) is meant to be
+    the n where CG + SLQ (LML and gradient) overtakes the dense Cholesky; `cg` configures the
+    iterative side.
+    """
+
+    crossover: int = eqx.field(static=True, default=CROSSOVER_N)
+    cg: CG = eqx.field(default_factory=CG)
+
+    def __check_init__(self):
+        check_int("crossover", self.crossover, 1)
+
+
+def resolve_solver(solver, n: int):
+    """The concrete strategy for n points: Cholesky() for None, Auto resolved by n."""
+    if solver is None:
+        return Cholesky()
+    if isinstance(solver, Auto):
+        return solver.cg if n > solver.crossover else Cholesky()
+    if isinstance(solver, Cholesky | CG):
+        return solver
+    raise ValueError(
+        "`solver` must be jaxkern.gp.Cholesky(), jaxkern.gp.CG(...) or jaxkern.gp.Auto(...), "
+        f"got {solver!r}."
+    )
