@@ -162,8 +162,8 @@ class DilatedReparamBlockTorch:
         return out
 
 
-@pytest.mark.parametrize("kernel_size,setting", [(13, None), (17, None),
-                                                 (9, ((3, 3, 5), (2, 4, 2)))])
+@pytest.mark.parametrize("kernel_size,setting", [
+    (13, None), pytest.param(17, None, marks=pytest.mark.slow), (9, ((3, 3, 5), (2, 4, 2)))])
 def test_dilated_reparam_merge(getkey, kernel_size, setting):
     kw = {} if setting is None else dict(kernel_sizes=setting[0], dilations=setting[1])
     block = DilatedReparamConv2d(6, kernel_size, dtype=FLOAT, key=getkey(), **kw)

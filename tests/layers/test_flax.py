@@ -34,15 +34,26 @@ def _layers(key):
     ]
 
 
-def test_nnx_adapter_carries_the_layers(getkey):
+def _check_carried(layers, getkey):
     from jaxkern.flax import EquinoxModule
 
-    for layer, shape in _layers(getkey()):
+    for layer, shape in layers:
         wrapped = EquinoxModule(layer)
         x = jax.random.uniform(getkey(), shape, FLOAT)
         assert_close(wrapped(x), layer(x), rtol32=1e-6, atol32=1e-6)
         n_eqx = len([a for a in jax.tree.leaves(layer) if eqx.is_inexact_array(a)])
         assert len(jax.tree.leaves(nnx.state(wrapped, nnx.Param))) == n_eqx, type(layer)
+
+
+def test_nnx_adapter_carries_the_layers(getkey):
+    # The cheap ones; the slow test below runs every layer.
+    layers = _layers(getkey())
+    _check_carried([layers[0], layers[4], layers[5]], getkey)
+
+
+@pytest.mark.slow
+def test_nnx_adapter_carries_every_layer(getkey):
+    _check_carried(_layers(getkey()), getkey)
 
 
 def test_nnx_adapter_trains_a_layer(getkey):
