@@ -1,0 +1,129 @@
+"""Kernel objectives (issue 22): KIP on digits, entropy balancing on Kang-Schafer vs
+empirical_calibration, float64, one process, after warm-up.
+
+- balancing: the same features (the 4 misspecified Kang-Schafer covariates, standardised, and
+  20 random Fourier features) balanced by `jaxkern.density.entropy_balancing` (jitted) and by
+  `empirical_calibration.calibrate(objective=ENTROPY)`; max weight difference and the ratio of
+  medians per fit. Then the ATT RMSE over replications (truth 0) with raw covariates and with
+  200 random Fourier features (lengthscale 2 on standardised covariates).
+- KIP: 3-layer ReLU NNGP on scikit-learn digits (centred, unit rows, stratified 70/30 split),
+  1 (and, full run, 10) learned image per class vs the random initial subset.
+
+Ran on a shared 2-core machine: absolute times are noisy, the ratios are the figures.
+"""
+
+from __future__ import annotations
+
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from benchmarks import _harness
+
+
+def _kang_schafer(seed, n=1000):
+    """As `empirical_calibration.data.kang_schafer.Simulation`, with its own generator."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, 4))
+    t = rng.binomial(1, 1 / (1 + np.exp(-X @ np.array([-1.0, 0.5, -0.25, -0.1])))) == 1
+    y = 210 + X @ np.array([27.4, 13.7, 13.7, 13.7]) + rng.standard_normal(n)
+    x1, x2, x3, x4 = X.T
+    Z = np.stack([np.exp(x1 / 2), x2 / (1 + np.exp(x1)) + 10, (x1 * x3 / 25 + 0.6) ** 3,
+                  (x2 + x4 + 20) ** 2], axis=1)
+    return (Z - Z.mean(0)) / Z.std(0), t, y
+
+
+def _rff(Z, key, m):
+    from jaxkern.features import fourier_features, spectral_frequencies
+
+    W = spectral_frequencies(Z.shape[1], key=key, num_features=m, dtype=jnp.float64)
+    return np.asarray(fourier_features(jnp.asarray(Z), W, lengthscale=2.0))
+
+
+def _balancing(quick: bool) -> dict:
+    import empirical_calibration as ec
+
+    from jaxkern.density import entropy_balancing
+
+    Z, t, _ = _kang_schafer(1)
+    F = np.hstack([Z, _rff(Z, jax.random.key(0), 10)])
+    fit = jax.jit(entropy_balancing)
+    args = (jnp.asarray(F[~t]), jnp.asarray(F[t].mean(0)))
+    ours_t, ours = _harness.timed_call(lambda: fit(*args), repeats=5)
+    theirs_t, theirs = _harness.timed_call(
+        lambda: ec.calibrate(F[~t], F[t], objective=ec.Objective.ENTROPY), repeats=3)
+    speed = {"features": F.shape[1], "jaxkern_ms": 1e3 * ours_t["median_s"],
+             "jaxkern_compile_s": ours_t["compile_s"],
+             "empirical_calibration_ms": 1e3 * theirs_t["median_s"],
+             "speedup": _harness.ratio(theirs_t, ours_t),
+             "max_weight_difference": float(np.max(np.abs(np.asarray(ours.weights) - theirs[0]))),
+             "peer_converged": bool(theirs[1])}
+    reps = 5 if quick else 100
+    padded = jax.jit(entropy_balancing)
+    rmse = []
+    cases = [("raw covariates", 0)] + ([] if quick else [("200 random Fourier features", 100)])
+    for name, m in cases:
+        att, feasible, start = [], [], time.perf_counter()
+        for r in range(reps):
+            Z, t, y = _kang_schafer(100 + r)
+            F = _rff(Z, jax.random.key(r), m) if m else Z
+            out = padded(jnp.asarray(F), jnp.asarray(F[t].mean(0)),
+                         base_weights=jnp.asarray((~t).astype(np.float64)))
+            att.append(y[t].mean() - np.asarray(out.weights) @ y)
+            feasible.append(bool(out.feasible))
+        att = np.asarray(att)
+        rmse.append({"features": name, "replications": reps,
+                     "att_rmse": float(np.sqrt(np.mean(att**2))), "att_bias": float(att.mean()),
+                     "exactly_balanced_fraction": float(np.mean(feasible)),
+                     "seconds": time.perf_counter() - start})
+    print(_harness.table([speed], list(speed)))
+    print(_harness.table(rmse, list(rmse[0])))
+    return {"speed_vs_empirical_calibration": speed, "kang_schafer": rmse}
+
+
+def _kip(quick: bool) -> list[dict]:
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    from jaxkern.deep import kip, nngp_ntk_gram
+    from jaxkern.gp import ridge_solve
+
+    X, y = load_digits(return_X_y=True)
+    X = X - X.mean(0)
+    X = X / np.linalg.norm(X, axis=1, keepdims=True)
+    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.3, random_state=0, stratify=y)
+    Xtr, Xte, Ytr = jnp.asarray(Xtr), jnp.asarray(Xte), jnp.asarray(np.eye(10)[ytr])
+
+    def accuracy(S, L):
+        Kss = nngp_ntk_gram(S, depth=3).nngp
+        A = ridge_solve(Kss, L, ridge=1e-6 * jnp.trace(Kss) / Kss.shape[0])
+        return float(np.mean(np.argmax(np.asarray(nngp_ntk_gram(Xte, S, depth=3).nngp @ A), 1)
+                             == yte))
+
+    rows = [{"support": "all training images (KRR)", "steps": 0,
+             "accuracy": accuracy(Xtr, Ytr)}]
+    steps = 300
+    for per in [] if quick else [1, 10]:  # --quick: KIP's fit is exercised by tests/deep
+        rng = np.random.default_rng(0)
+        idx = np.concatenate([rng.choice(np.where(ytr == c)[0], per, replace=False)
+                              for c in range(10)])
+        start = time.perf_counter()
+        result = kip(Xtr[idx], Ytr[idx], Xtr, Ytr, num_steps=steps, learning_rate=0.01)
+        rows.append({"support": f"{per}/class random", "steps": 0,
+                     "accuracy": accuracy(Xtr[idx], Ytr[idx])})
+        rows.append({"support": f"{per}/class KIP", "steps": steps,
+                     "accuracy": accuracy(result.support, result.labels),
+                     "finite_losses": bool(np.all(np.isfinite(result.losses))),
+                     "seconds": time.perf_counter() - start})
+    print(_harness.table(rows, ["support", "steps", "accuracy", "finite_losses", "seconds"]))
+    return rows
+
+
+def run(quick: bool) -> dict:
+    jax.config.update("jax_enable_x64", True)
+    return {"what": "entropy balancing vs empirical_calibration (same features, per-fit median "
+                    "after warm-up, compile apart) and Kang-Schafer ATT RMSE; KIP accuracy on "
+                    "digits with a 3-layer ReLU NNGP. Shared 2-core machine: times are noisy.",
+            "balancing": _balancing(quick), "kip": _kip(quick)}
