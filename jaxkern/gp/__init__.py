@@ -49,10 +49,10 @@ from ._variational import vgp_elbo as vgp_elbo
 
 __all__ = [
     "Auto",
-    "CG",
-    "Cholesky",
     "BernoulliLogit",
     "BernoulliProbit",
+    "CG",
+    "Cholesky",
     "ClassMarginals",
     "ClassifierFitResult",
     "EPApproximation",
