@@ -58,15 +58,20 @@ def test_equals_empirical_calibration():
     assert ok
     fit = jax.jit(entropy_balancing)
     args = (jnp.asarray(Phi[~t]), jnp.asarray(Phi[t].mean(0)))
-    fit(*args).weights.block_until_ready()
-    start = time.perf_counter()
     ours = fit(*args)
-    ours.weights.block_until_ready()
-    ours_s = time.perf_counter() - start
     np.testing.assert_allclose(np.asarray(ours.weights), theirs, atol=1e-6, rtol=0)
-    start = time.perf_counter()
-    ec.calibrate(Phi[~t], Phi[t], objective=ec.Objective.ENTROPY)
-    assert time.perf_counter() - start >= 10 * ours_s
+
+    def best_of(fn, repeats=5):  # the fastest of a few calls: the machine is shared
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            jax.block_until_ready(fn())
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    ours_s = best_of(lambda: fit(*args).weights)
+    theirs_s = best_of(lambda: ec.calibrate(Phi[~t], Phi[t], objective=ec.Objective.ENTROPY)[0])
+    assert theirs_s >= 10 * ours_s, (theirs_s, ours_s)
 
 
 def test_infeasible_target_is_reported_not_nan():
