@@ -19,6 +19,8 @@ __all__ = [
     "check_positive",
     "check_same_last_dim",
     "check_length",
+    "check_finite",
+    "as_float",
     "concrete_or_none",
     "default_jitter",
     "Float32PrecisionWarning",
@@ -96,6 +98,33 @@ def check_length(name: str, x, length: int, what: str) -> None:
             f"`{name}` must have {length} entries along its first axis ({what}), "
             f"got shape {jnp.shape(x)}."
         )
+
+
+def check_finite(name: str, x) -> None:
+    """Raise ``ValueError`` if a concrete ``x`` has a NaN or inf entry (no-op under a trace)."""
+    arr = concrete_or_none(x)
+    if arr is None or not np.issubdtype(arr.dtype, np.inexact):
+        return
+    if not np.all(np.isfinite(arr)):
+        bad = np.argwhere(~np.isfinite(arr))[0].tolist()
+        raise ValueError(
+            f"`{name}` must be finite, got a NaN or infinite entry at index {bad}."
+        )
+
+
+def as_float(*xs):
+    """The arrays promoted to one common floating dtype (integers and bools to the default float).
+
+    Integer data would otherwise be integer-divided or rounded in kernels and solvers, and a
+    float32/float64 mix would follow JAX's promotion unevenly; this makes both explicit.
+    """
+    arrays = [jnp.asarray(x) for x in xs]
+    dtype = jnp.result_type(float)
+    floats = [a.dtype for a in arrays if jnp.issubdtype(a.dtype, jnp.inexact)]
+    if floats:  # the widest (complex before real): promote_types is refused in strict mode
+        dtype = max(floats, key=lambda d: (jnp.issubdtype(d, jnp.complexfloating), d.itemsize))
+    out = tuple(a.astype(dtype) if a.dtype != dtype else a for a in arrays)
+    return out[0] if len(out) == 1 else out
 
 
 def default_jitter(dtype) -> float:

@@ -23,6 +23,7 @@ from jax.sharding import NamedSharding, PartitionSpec
 from jaxtyping import Array, ArrayLike, Float
 
 from .._validation import (
+    as_float,
     check_int,
     check_length,
     check_ndim,
@@ -450,6 +451,7 @@ def kde_log_density(
     estimators in large dimensions* (2024), where $\hat\rho_h$ is this sum.
     """
     _check_points(data, queries)
+    data, queries = as_float(data, queries)  # integer points would round the whitening
     check_int("block_size", block_size, 1)
     kernel = _kernel_name(kernel)
     profile = _profile(kernel)
@@ -523,6 +525,7 @@ def loo_log_likelihood(
     check_int("block_size", block_size, 1)
     if data.shape[0] < 2:
         raise ValueError(f"`data` needs at least two points, got shape {data.shape}.")
+    data = as_float(data)
     kernel = _kernel_name(kernel)
     if kernel == "vmf":
         raise ValueError("`kernel` 'vmf' is not supported here: its normaliser is on the sphere.")

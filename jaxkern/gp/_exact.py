@@ -11,6 +11,8 @@ from jaxtyping import Array, ArrayLike, Float
 
 from .._marginals import Marginals
 from .._validation import (
+    as_float,
+    check_finite,
     check_length,
     check_ndim,
     check_positive,
@@ -34,6 +36,8 @@ def _check_data(X, y, noise) -> None:
     check_ndim("y", y, 1, "(n,)")
     check_length("y", y, X.shape[0], "one target per row of X")
     check_positive("noise", noise, allow_zero=True)
+    check_finite("X", X)
+    check_finite("y", y)
 
 
 def _noisy_cholesky(k: KernelFn, X, noise, jitter) -> Array:
@@ -86,6 +90,7 @@ def log_marginal_likelihood(
     Rasmussen & Williams (2006), Algorithm 2.1.
     """
     _check_data(X, y, noise)
+    X, y = as_float(X, y)
     solver = resolve_solver(solver, X.shape[0])
     if isinstance(solver, CG):
         jitter = default_jitter(X.dtype) if jitter is None else jitter
@@ -145,6 +150,7 @@ def gp_posterior(
     _check_data(X, y, noise)
     check_ndim("X_test", X_test, 2, "(m, d)")
     check_same_last_dim("X", X, "X_test", X_test)
+    X, y, X_test = as_float(X, y, X_test)
     solver = resolve_solver(solver, X.shape[0])
     if isinstance(solver, CG):
         jitter = default_jitter(X.dtype) if jitter is None else jitter

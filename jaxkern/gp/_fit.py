@@ -10,7 +10,7 @@ import numpy as np
 import optax
 from jaxtyping import Array, ArrayLike, Float
 
-from .._validation import check_ndim, check_positive
+from .._validation import as_float, check_ndim, check_positive
 from ..optim import constrain, minimize, unconstrain
 from ._exact import log_marginal_likelihood
 
@@ -92,6 +92,7 @@ def fit(
     """
     check_ndim("X", X, 2, "(n, d)")
     check_positive("noise", noise)
+    X, y = as_float(X, y)  # integer data would make the noise an integer (0)
     raw, frozen = unconstrain((k, jnp.asarray(noise, dtype=X.dtype)), (trainable, fit_noise))
 
     def loss(raw):

@@ -11,7 +11,7 @@ from jax import lax
 from jax.sharding import PartitionSpec
 from jaxtyping import Array, Float
 
-from .._validation import check_int, check_length, check_ndim, check_same_last_dim
+from .._validation import as_float, check_int, check_length, check_ndim, check_same_last_dim
 from ..linalg import into_blocks, row_sharding
 from ._modules import Kernel
 
@@ -78,6 +78,9 @@ def _blocked_matvec(k: KernelFn, X: Array, Y: Array, v: Array, block_size: int) 
     X_blocks = into_blocks(X, bx, "edge")
     Y_blocks = into_blocks(Y, by, "edge")
     v_blocks = into_blocks(v, by, "zero")
+    # The carry takes the tile's dtype (a kernel may compute in a wider dtype than X or v).
+    tile = jax.eval_shape(lambda a, b: gram(k, a, b), X_blocks[0], Y_blocks[0])
+    dtype = jnp.result_type(tile.dtype, v.dtype)
 
     def row_block(xb):
         # Rematerialise each Gram block in the backward pass instead of storing all of them.
@@ -86,7 +89,7 @@ def _blocked_matvec(k: KernelFn, X: Array, Y: Array, v: Array, block_size: int) 
             yb, vb = yv
             return acc + gram(k, xb, yb) @ vb, None
 
-        acc = jnp.zeros((bx,) + v.shape[1:], dtype=jnp.result_type(X, v))
+        acc = jnp.zeros((bx,) + v.shape[1:], dtype=dtype)
         acc, _ = lax.scan(add_column_block, acc, (Y_blocks, v_blocks))
         return acc
 
@@ -140,6 +143,9 @@ def kernel_matvec(
         raise ValueError(f"`v` must have shape (m,) or (m, r), got shape {jnp.shape(v)}.")
     check_length("v", v, Y.shape[0], "one entry per row of Y")
     check_int("block_size", block_size, 1)
+    X, Y, v = as_float(X, Y, v)
+    if X.shape[0] == 0 or Y.shape[0] == 0:  # an empty sum is 0; an empty X has no rows
+        return jnp.zeros((X.shape[0],) + v.shape[1:], dtype=v.dtype)
 
     local = functools.partial(_blocked_matvec, k, block_size=block_size)
     sharded = row_sharding(X)

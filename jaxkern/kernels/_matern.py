@@ -251,7 +251,7 @@ def matern(
     check_positive("nu", nu)
     _check(lengthscale, variance)
     z = jnp.sqrt(2 * jnp.asarray(nu)) * safe_sqrt(scaled_sqdist(x, y, lengthscale))
-    positive = z > 0
+    positive = ~(z <= 0)  # NaN input: NaN out, not the r = 0 value 1
     z_safe = jnp.where(positive, z, 1)
     log_k = (
         (1 - nu) * math.log(2)
@@ -259,7 +259,7 @@ def matern(
         + nu * jnp.log(z_safe)
         + log_kv(nu, z_safe)
     )
-    return variance * jnp.where(positive, jnp.exp(log_k), 1)
+    return variance * jnp.where(positive, jnp.exp(log_k), jnp.where(jnp.isnan(z), z, 1))
 
 
 def product_matern(

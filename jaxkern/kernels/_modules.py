@@ -25,7 +25,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, Int
 
 from .._display import readable_repr
-from .._validation import as_parameter, check_int
+from .._validation import as_float, as_parameter, check_int
 from ..optim import parameter
 from . import _dot_product as dp
 from . import _matern as mt
@@ -128,10 +128,12 @@ class ScaledKernel(Kernel):
         self.scale = as_parameter("scale", scale)
 
     def __call__(self, x, y):
-        return self.scale * self.kernel(x, y)
+        k = self.kernel(x, y)
+        return self.scale.astype(k.dtype) * k
 
     def gram(self, X, Y):
-        return self.scale * self.kernel.gram(X, Y)
+        K = self.kernel.gram(X, Y)
+        return self.scale.astype(K.dtype) * K
 
     def terms(self):
         return tuple((self.scale * w, k) for w, k in self.kernel.terms())
@@ -162,11 +164,17 @@ class RadialKernel(Kernel):
         """The unit kernel $f$ as a function of the scaled squared distance (any shape)."""
         raise NotImplementedError
 
+    # The result has the data's float dtype: hyperparameters stored in the default dtype
+    # (float64 under x64) are cast to it, so float32 data gives a float32 Gram matrix.
     def __call__(self, x, y):
-        return self.variance * self.profile(st.scaled_sqdist(x, y, self.lengthscale))
+        x, y = as_float(x, y)
+        r2 = st.scaled_sqdist(x, y, self.lengthscale.astype(x.dtype))
+        return self.variance.astype(x.dtype) * self.profile(r2)
 
     def gram(self, X, Y):
-        return self.variance * self.profile(st.scaled_sqdists(X, Y, self.lengthscale))
+        X, Y = as_float(X, Y)
+        r2 = st.scaled_sqdists(X, Y, self.lengthscale.astype(X.dtype))
+        return self.variance.astype(X.dtype) * self.profile(r2)
 
 
 class RBF(RadialKernel):
@@ -230,7 +238,7 @@ class RationalQuadratic(RadialKernel):
         self.alpha = as_parameter("alpha", alpha)
 
     def profile(self, r2):
-        return st.rational_quadratic_profile(r2, self.alpha)
+        return st.rational_quadratic_profile(r2, self.alpha.astype(r2.dtype))
 
 
 class Matern(Kernel):

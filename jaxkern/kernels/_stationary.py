@@ -10,7 +10,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
 
-from .._validation import check_per_dim, check_positive
+from .._validation import as_float, check_per_dim, check_positive
 
 Point = Float[ArrayLike, " d"]
 Scalar = Float[Array, ""]
@@ -21,11 +21,28 @@ def scaled_sqdist(x: Point, y: Point, lengthscale: PerDim) -> Scalar:
     r"""$r^2 = \sum_i (x_i - y_i)^2 / \ell_i^2$, the squared distance every ARD kernel uses.
 
     `lengthscale` is a scalar or one per dimension, shape (d,); any other length is a
-    `ValueError` (it would broadcast into a different kernel).
+    `ValueError` (it would broadcast into a different kernel). `x` and `y` must be single
+    points (at most 1-D) of the same dimension: a kernel on one pair of points given point
+    sets would otherwise reduce them to one number (use [`gram`][jaxkern.kernels.gram]).
     """
+    _check_point("x", x)
+    _check_point("y", y)
+    if jnp.shape(x)[-1:] != jnp.shape(y)[-1:] and jnp.ndim(x) and jnp.ndim(y):
+        raise ValueError(
+            f"`x` and `y` must have the same dimension, got shapes {jnp.shape(x)} and "
+            f"{jnp.shape(y)}."
+        )
     check_per_dim("lengthscale", lengthscale, jnp.shape(x))
     diff = (jnp.asarray(x) - jnp.asarray(y)) / lengthscale
     return jnp.sum(diff * diff)
+
+
+def _check_point(name: str, x) -> None:
+    if jnp.ndim(x) > 1:
+        raise ValueError(
+            f"`{name}` must be one point, shape (d,), got shape {jnp.shape(x)}; for point sets "
+            "use `jaxkern.kernels.gram` or `kernel_matvec`."
+        )
 
 
 def scaled_sqdists(X: Array, Y: Array, lengthscale: PerDim) -> Array:
@@ -37,15 +54,25 @@ def scaled_sqdists(X: Array, Y: Array, lengthscale: PerDim) -> Array:
     coincident pair would come out at $r \approx \sqrt{\epsilon}$, which a Matérn-1/2 kernel
     turns into a $10^{-8}$ error on the diagonal. `lengthscale` is checked as in
     [`scaled_sqdist`][jaxkern.kernels.scaled_sqdist].
+
+    A row of X or Y with a NaN or infinite entry gives NaN in its own row or column of the
+    result and nowhere else: the shift is the mean of the finite rows of X only, and NaN is
+    never clipped to 0 (see the sharp bits page).
     """
     check_per_dim("lengthscale", lengthscale, jnp.shape(X), "`X`")
-    shift = jnp.mean(X, axis=0, keepdims=True)
+    X, Y = as_float(X, Y)
+    finite = jnp.all(jnp.isfinite(X), axis=1, keepdims=True)
+    count = jnp.maximum(jnp.sum(finite), 1).astype(X.dtype)
+    shift = jnp.sum(jnp.where(finite, X, 0), axis=0, keepdims=True) / count
     scale = jnp.atleast_1d(lengthscale)[None, :]
     Xs, Ys = (X - shift) / scale, (Y - shift) / scale
     norms = jnp.sum(Xs * Xs, axis=1)[:, None] + jnp.sum(Ys * Ys, axis=1)[None, :]
     r2 = norms - 2 * Xs @ Ys.T
     floor = 8 * jnp.finfo(r2.dtype).eps * norms
-    return jnp.where(r2 > floor, r2, 0)
+    r2 = jnp.where(r2 <= floor, 0, r2)
+    # A non-finite row of X or of Y is NaN in its own row or column, and nowhere else.
+    bad = ~finite | ~jnp.all(jnp.isfinite(Y), axis=1)[None, :]
+    return jnp.where(bad, jnp.nan, r2)
 
 
 # Radial profiles: each kernel as a function of the scaled squared distance r^2. The pairwise

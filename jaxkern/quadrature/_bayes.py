@@ -10,7 +10,7 @@ import jax.scipy.linalg as jsl
 from jaxtyping import Array, ArrayLike, Float
 
 from .._marginals import Marginals
-from .._validation import check_length
+from .._validation import as_float, check_finite, check_length
 from ..kernels import gram
 from ..linalg import jittered_cholesky
 from ._embeddings import initial_variance, kernel_mean
@@ -34,7 +34,8 @@ Integral = Marginals
 
 
 def _as_points(nodes) -> Array:
-    nodes = jnp.asarray(nodes)
+    nodes = as_float(nodes)
+    check_finite("nodes", nodes)
     if nodes.ndim == 1:
         nodes = nodes[:, None]
     if nodes.ndim != 2:
@@ -131,7 +132,7 @@ def bayesian_quadrature(
     Briol et al., *Probabilistic integration*, Statist. Sci. 34 (2019); Cao & Pan, *Impact of
     computation in integral reinforcement learning for continuous-time control*, ICLR 2024.
     """
-    values = jnp.asarray(values)
+    values = as_float(values)
     nodes = _as_points(nodes)
     if values.ndim < 1:
         raise ValueError(f"`values` must have shape (n, ...), got shape {values.shape}.")

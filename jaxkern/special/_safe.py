@@ -15,7 +15,7 @@ def safe_sqrt(x: Float[ArrayLike, "..."]) -> Float[Array, "..."]:
 
     **Arguments:**
 
-    - `x`: non-negative values; negative inputs (round-off) are treated as 0.
+    - `x`: non-negative values; negative inputs (round-off) are treated as 0, NaN stays NaN.
 
     **Returns:** $\sqrt{\max(x, 0)}$, with gradient 0 where $x \le 0$.
 
@@ -26,8 +26,8 @@ def safe_sqrt(x: Float[ArrayLike, "..."]) -> Float[Array, "..."]:
         0.0
     """
     x = jnp.asarray(x)
-    positive = x > 0
-    return jnp.where(positive, jnp.sqrt(jnp.where(positive, x, 1)), 0)
+    keep = ~(x <= 0)  # positive or NaN: NaN propagates instead of becoming 0
+    return jnp.where(keep, jnp.sqrt(jnp.where(keep, x, 1)), 0)
 
 
 def safe_norm(x: Float[ArrayLike, "... d"], axis: int = -1) -> Float[Array, "..."]:

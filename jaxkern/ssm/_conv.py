@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from .._validation import check_ndim
+from .._validation import as_float, check_ndim
 
 
 def fft_conv(
@@ -46,6 +46,7 @@ def fft_conv(
         )
     if L < 1 or Lk < 1:
         raise ValueError(f"`u` and `k` need at least one step, got shapes {(L, h)} and {(Lk, hk)}.")
+    u, k = as_float(u, k)  # integer signals: float result, not one truncated to integers
     n = 1 << (L + Lk - 2).bit_length()
     y = jnp.fft.irfft(
         jnp.fft.rfft(u, n=n, axis=0) * jnp.fft.rfft(k.astype(u.dtype), n=n, axis=0), n=n, axis=0
