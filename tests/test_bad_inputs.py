@@ -186,3 +186,43 @@ def test_integer_fft_conv_equals_numpy():
     out = fft_conv(u, k)
     assert jnp.issubdtype(out.dtype, jnp.floating)
     assert_close(out[:, 0], ref, rtol32=1e-5, atol32=1e-5, atol64=1e-12)
+
+
+# --- invalid domains: step sizes, node order, directions, empty features ----------------------
+
+
+def test_ssm_kernel_refuses_nonpositive_dt():
+    from jaxkern.ssm import ssm_kernel
+
+    lam = jnp.array([[-0.5 + 1j]], dtype=jnp.complex64 if not X64 else jnp.complex128)
+    B = jnp.ones_like(lam)
+    for dt in (0.0, -0.1):
+        _refuses(lambda dt=dt: ssm_kernel(jnp.array([dt], FLOAT), lam, B, B, length=4), "dt")
+
+
+def test_trapezoid_refuses_unsorted_nodes_and_keeps_reversed():
+    t = jnp.array([0.0, 2.0, 1.0], FLOAT)
+    _refuses(lambda: quadrature.trapezoid(t * t, t), "nodes")
+    s = jnp.linspace(0.0, 1.0, 5, dtype=FLOAT)
+    assert_close(quadrature.trapezoid(s[::-1] ** 2, s[::-1]), -quadrature.trapezoid(s**2, s))
+
+
+def test_vmf_refuses_non_unit_directions():
+    from jaxkern.special import vmf_fit, vmf_log_prob
+
+    mu = jnp.array([0.0, 0.0, 1.0], FLOAT)
+    _refuses(lambda: vmf_log_prob(2 * mu, mu, 1.0), "x")
+    _refuses(lambda: vmf_log_prob(mu, 2 * mu, 1.0), "mu")
+    X = jnp.array([[1.0, 0.0, 0.0], [0.0, 3.0, 0.0], [0.0, 0.0, 1.0]], FLOAT)
+    _refuses(lambda: vmf_fit(X), "X")
+    assert np.isfinite(float(vmf_log_prob(mu, mu, 1.0)))
+
+
+def test_nngp_ntk_empty_inputs():
+    from jaxkern.deep import nngp_ntk, nngp_ntk_gram
+
+    # d = 0 returned NaN (0/0 in x.y/d).
+    _refuses(lambda: nngp_ntk(jnp.zeros(0, FLOAT), jnp.zeros(0, FLOAT)), "x")
+    _refuses(lambda: nngp_ntk_gram(jnp.zeros((3, 0), FLOAT)), "X")
+    out = nngp_ntk_gram(jnp.zeros((0, 2), FLOAT), jnp.ones((3, 2), FLOAT), block_size=2)
+    assert out.nngp.shape == (0, 3) and out.ntk.shape == (0, 3)

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 from jax import lax
 from jaxtyping import Array, ArrayLike, Float
 
-from .._validation import check_int, check_ndim, check_positive, check_same_last_dim
+from .._validation import as_float, check_int, check_ndim, check_positive, check_same_last_dim
 from ..linalg import into_blocks
 from ._activations import Activation, activation, dual, variance
 
@@ -101,6 +101,9 @@ def nngp_ntk(
     check_ndim("x", x, 1, "(d,)")
     check_ndim("y", y, 1, "(d,)")
     check_same_last_dim("x", x, "y", y)
+    if jnp.shape(x)[0] == 0:
+        raise ValueError("`x` and `y` must have at least one feature, got shape (0,).")
+    x, y = as_float(x, y)
     act, w2, b2 = _setup(depth, activation, W_std, b_std, negative_slope, positive_slope)
     d = x.shape[0]
     diag_x = _diagonal_chain(act, jnp.dot(x, x) / d, depth, w2, b2)
@@ -154,8 +157,14 @@ def nngp_ntk_gram(
     check_same_last_dim("X", X, "Y", Y)
     check_int("block_size", block_size, 1)
     act, w2, b2 = _setup(depth, activation, W_std, b_std, negative_slope, positive_slope)
+    if X.shape[1] == 0:
+        raise ValueError(f"`X` must have at least one feature, got shape {X.shape}.")
+    X, Y = as_float(X, Y)
     d = X.shape[1]
     (n, m) = X.shape[0], Y.shape[0]
+    if n == 0 or m == 0:  # no pairs: empty matrices (the blocking cannot split zero rows)
+        empty = jnp.zeros((n, m), X.dtype)
+        return NNGPNTK(empty, empty)
     bx, by = min(block_size, n), min(block_size, m)
 
     def chain(Z):

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
-from .._validation import check_int, check_length, check_ndim
+from .._validation import check_int, check_length, check_ndim, concrete_or_none
 
 
 class NodesWeights(NamedTuple):
@@ -26,6 +26,14 @@ def _check_samples(values, nodes, minimum: int) -> None:
     if jnp.ndim(values) < 1:
         raise ValueError(f"`values` must have shape (n, ...), got shape {jnp.shape(values)}.")
     check_length("values", values, nodes.shape[0], "one value per node")
+    arr = concrete_or_none(nodes)
+    if arr is not None and arr.size > 1:
+        step = np.diff(arr)
+        if not (np.all(step >= 0) or np.all(step <= 0)):
+            raise ValueError(
+                "`nodes` must be sorted (increasing, or decreasing for a reversed integral); "
+                f"got {arr.tolist() if arr.size <= 8 else 'unsorted nodes'}."
+            )
 
 
 def trapezoid(

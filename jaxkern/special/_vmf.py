@@ -14,10 +14,33 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
-from .._validation import check_int, check_ndim, check_positive, check_same_last_dim
+from .._validation import (
+    check_int,
+    check_ndim,
+    check_positive,
+    check_same_last_dim,
+    concrete_or_none,
+)
 from ._bessel import log_ive
+
+
+def _check_unit(name: str, x) -> None:
+    """Raise ``ValueError`` if concrete ``x`` has a row whose norm is not 1 (to ~sqrt(eps))."""
+    arr = concrete_or_none(x)
+    if arr is None or arr.size == 0 or not np.issubdtype(arr.dtype, np.floating):
+        return
+    norms = np.linalg.norm(arr.astype(np.float64), axis=-1)
+    tol = 100 * np.sqrt(np.finfo(arr.dtype).eps)
+    if not np.all(np.abs(norms - 1) <= tol):
+        worst = float(norms.flat[np.nanargmax(np.abs(norms - 1))]) if np.any(
+            np.isfinite(norms)) else float("nan")
+        raise ValueError(
+            f"`{name}` must hold unit vectors (points on the sphere), got a norm of {worst:.6g}; "
+            "normalise it first."
+        )
 
 
 def _check_dim(dim) -> int:
@@ -96,6 +119,8 @@ def vmf_log_prob(
     check_ndim("mu", mu, 1, "(d,)")
     check_same_last_dim("x", x, "mu", mu)
     dim = _check_dim(mu.shape[-1])
+    _check_unit("x", x)
+    _check_unit("mu", mu)
     return vmf_log_normalizer(kappa, dim) + kappa * (x @ mu)
 
 
@@ -213,6 +238,7 @@ def vmf_fit(X: Float[ArrayLike, "n d"], *, debias: bool = False, num_steps: int 
     check_ndim("X", X, 2, "(n, d)")
     n, d = X.shape
     _check_dim(d)
+    _check_unit("X", X)
     if n < 2:
         raise ValueError(f"`X` needs at least 2 rows (points), got shape {X.shape}.")
     check_int("num_steps", num_steps, 1)

@@ -7,7 +7,7 @@ import math
 import jax.numpy as jnp
 from jaxtyping import Array, Complex, Float
 
-from .._validation import check_int
+from .._validation import check_int, check_positive
 from ._discretize import check_modes, discretize
 
 
@@ -63,6 +63,7 @@ def ssm_kernel(
     Space Models* (S4D), NeurIPS 2022, section 3 (the Vandermonde kernel).
     """
     check_modes(dt, lam, B)
+    check_positive("dt", dt)
     if jnp.shape(C) != jnp.shape(lam):
         raise ValueError(f"`C` must have the shape of `lam` {jnp.shape(lam)}, got {jnp.shape(C)}.")
     check_int("length", length, 1)
