@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -226,3 +227,48 @@ def test_nngp_ntk_empty_inputs():
     _refuses(lambda: nngp_ntk_gram(jnp.zeros((3, 0), FLOAT)), "X")
     out = nngp_ntk_gram(jnp.zeros((0, 2), FLOAT), jnp.ones((3, 2), FLOAT), block_size=2)
     assert out.nngp.shape == (0, 3) and out.ntk.shape == (0, 3)
+
+
+# --- the table: integer input gives the float input's answer, across rooms --------------------
+
+
+def _table():
+    from jaxkern import deep, density, special, ssm
+
+    xi, yi = jnp.array([0, 1, 2]), jnp.array([1, 1, 0])
+    Xi = jnp.arange(8).reshape(4, 2) % 3
+    m = quadrature.LebesgueMeasure(0.0, 3.0)
+    return {
+        "rbf": lambda a, b, A: kernels.rbf(a, b),
+        "matern32": lambda a, b, A: kernels.matern32(a, b),
+        "matern(nu=1.5)": lambda a, b, A: kernels.matern(a, b, nu=1.5),
+        "rational_quadratic": lambda a, b, A: kernels.rational_quadratic(a, b),
+        "gram(Matern12)": lambda a, b, A: kernels.gram(kernels.Matern12(), A),
+        "gram_diag(RBF)": lambda a, b, A: kernels.gram_diag(kernels.RBF(), A),
+        "kernel_matvec": lambda a, b, A: kernels.kernel_matvec(kernels.RBF(), A, A, A[:, 0]),
+        "kernel_mean": lambda a, b, A: quadrature.kernel_mean(kernels.RBF(), a[:1], m),
+        "trapezoid": lambda a, b, A: quadrature.trapezoid(b, a),
+        "nngp_ntk": lambda a, b, A: deep.nngp_ntk(a + 1, b, depth=2),
+        "nngp_ntk_gram": lambda a, b, A: deep.nngp_ntk_gram(A + 1, depth=1),
+        "kde_log_density": lambda a, b, A: density.kde_log_density(A, A, bandwidth=1.0),
+        "safe_norm": lambda a, b, A: special.safe_norm(A),
+        "fft_conv": lambda a, b, A: ssm.fft_conv(A, A),
+    }, (xi, yi, Xi)
+
+
+_TABLE, _INTS = _table()
+
+
+@pytest.mark.parametrize("name", sorted(_TABLE))
+def test_integer_input_equals_float_input(name):
+    fn = _TABLE[name]
+    floats = [x.astype(FLOAT) for x in _INTS]
+    try:
+        got = fn(*_INTS)
+    except (ValueError, TypeError) as e:  # a refusal is fine if it names an argument
+        assert "`" in str(e), str(e)
+        return
+    want = fn(*floats)
+    for g, w in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+        assert jnp.issubdtype(g.dtype, jnp.inexact), f"{name} returned dtype {g.dtype}"
+        assert_close(g, w, rtol32=1e-5, atol32=1e-6, atol64=1e-12)

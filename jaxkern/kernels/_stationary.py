@@ -33,7 +33,8 @@ def scaled_sqdist(x: Point, y: Point, lengthscale: PerDim) -> Scalar:
             f"{jnp.shape(y)}."
         )
     check_per_dim("lengthscale", lengthscale, jnp.shape(x))
-    diff = (jnp.asarray(x) - jnp.asarray(y)) / lengthscale
+    x, y = as_float(x, y)
+    diff = (x - y) / lengthscale
     return jnp.sum(diff * diff)
 
 
