@@ -21,18 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from benchmarks import _harness
-
-
-def _kang_schafer(seed, n=1000):
-    """As `empirical_calibration.data.kang_schafer.Simulation`, with its own generator."""
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((n, 4))
-    t = rng.binomial(1, 1 / (1 + np.exp(-X @ np.array([-1.0, 0.5, -0.25, -0.1])))) == 1
-    y = 210 + X @ np.array([27.4, 13.7, 13.7, 13.7]) + rng.standard_normal(n)
-    x1, x2, x3, x4 = X.T
-    Z = np.stack([np.exp(x1 / 2), x2 / (1 + np.exp(x1)) + 10, (x1 * x3 / 25 + 0.6) ** 3,
-                  (x2 + x4 + 20) ** 2], axis=1)
-    return (Z - Z.mean(0)) / Z.std(0), t, y
+from jaxkern.density import kang_schafer
 
 
 def _rff(Z, key, m):
@@ -47,7 +36,7 @@ def _balancing(quick: bool) -> dict:
 
     from jaxkern.density import entropy_balancing
 
-    Z, t, _ = _kang_schafer(1)
+    Z, t, _ = kang_schafer(1)
     F = np.hstack([Z, _rff(Z, jax.random.key(0), 10)])
     fit = jax.jit(entropy_balancing)
     args = (jnp.asarray(F[~t]), jnp.asarray(F[t].mean(0)))
@@ -67,7 +56,7 @@ def _balancing(quick: bool) -> dict:
     for name, m in cases:
         att, feasible, start = [], [], time.perf_counter()
         for r in range(reps):
-            Z, t, y = _kang_schafer(100 + r)
+            Z, t, y = kang_schafer(100 + r)
             F = _rff(Z, jax.random.key(r), m) if m else Z
             out = padded(jnp.asarray(F), jnp.asarray(F[t].mean(0)),
                          base_weights=jnp.asarray((~t).astype(np.float64)))

@@ -2,8 +2,10 @@
 
 from ._balancing import BalanceDiagnostics as BalanceDiagnostics
 from ._balancing import BalancingWeights as BalancingWeights
+from ._balancing import KangSchafer as KangSchafer
 from ._balancing import balance_diagnostics as balance_diagnostics
 from ._balancing import entropy_balancing as entropy_balancing
+from ._balancing import kang_schafer as kang_schafer
 from ._balancing import kernel_mean_matching as kernel_mean_matching
 from ._bandwidth import LooBandwidth as LooBandwidth
 from ._bandwidth import isj_bandwidth as isj_bandwidth
@@ -40,6 +42,8 @@ __all__ = [
     "analytic_gaussian_sigma",
     "balance_diagnostics",
     "entropy_balancing",
+    "kang_schafer",
+    "KangSchafer",
     "fast_jl",
     "isj_bandwidth",
     "kde_log_density",

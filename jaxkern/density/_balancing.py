@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 from jaxtyping import Array, Float
 
@@ -286,3 +287,42 @@ def balance_diagnostics(
     return BalanceDiagnostics(mmd2(u), mmd2(weights), (u @ X_source - t) / sd,
                               (weights @ X_source - t) / sd, 1 / jnp.sum(weights**2))
 
+
+
+class KangSchafer(NamedTuple):
+    """One draw of the Kang–Schafer simulation (NumPy arrays)."""
+
+    covariates: np.ndarray
+    """The misspecified (transformed) covariates, standardised, shape (n, 4)."""
+    treated: np.ndarray
+    """Treatment indicators, shape (n,), bool."""
+    outcome: np.ndarray
+    """Outcomes, shape (n,); the treatment effect is 0."""
+
+
+def kang_schafer(seed: int, n: int = 1000) -> KangSchafer:
+    r"""The Kang–Schafer simulation with misspecified covariates, the balancing benchmark.
+
+    $x \sim \mathcal N(0, I_4)$, treatment with probability
+    $\sigma(-x_1 + \tfrac12 x_2 - \tfrac14 x_3 - \tfrac1{10} x_4)$, outcome
+    $210 + 27.4 x_1 + 13.7 (x_2 + x_3 + x_4) + \varepsilon$ (no treatment effect), and the
+    analyst sees only $(e^{x_1/2},\, x_2/(1 + e^{x_1}) + 10,\, (x_1 x_3/25 + 0.6)^3,\,
+    (x_2 + x_4 + 20)^2)$, standardised.
+
+    Example:
+        >>> from jaxkern.density import kang_schafer
+        >>> kang_schafer(0, n=5).covariates.shape
+        (5, 4)
+
+    Kang & Schafer, *Demystifying double robustness*, Statistical Science 22 (2007), as in
+    `empirical_calibration.data.kang_schafer`.
+    """
+    check_int("n", n, 1)
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, 4))
+    t = rng.binomial(1, 1 / (1 + np.exp(-X @ np.array([-1.0, 0.5, -0.25, -0.1])))) == 1
+    y = 210 + X @ np.array([27.4, 13.7, 13.7, 13.7]) + rng.standard_normal(n)
+    x1, x2, x3, x4 = X.T
+    Z = np.stack([np.exp(x1 / 2), x2 / (1 + np.exp(x1)) + 10, (x1 * x3 / 25 + 0.6) ** 3,
+                  (x2 + x4 + 20) ** 2], axis=1)
+    return KangSchafer((Z - Z.mean(0)) / Z.std(0), t, y)

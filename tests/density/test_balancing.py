@@ -6,23 +6,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxkern.density import balance_diagnostics, entropy_balancing, kernel_mean_matching
+from jaxkern.density import (
+    balance_diagnostics,
+    entropy_balancing,
+    kang_schafer,
+    kernel_mean_matching,
+)
 from jaxkern.features import fourier_features, spectral_frequencies
 from jaxkern.kernels import RBF
 from tests.helpers import FLOAT, X64, assert_close, points
-
-
-def _kang_schafer(seed, n=1000):
-    """The Kang-Schafer simulation with the misspecified (transformed) covariates, written out
-    as in `empirical_calibration.data.kang_schafer` (ATT truth 0)."""
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((n, 4))
-    t = rng.binomial(1, 1 / (1 + np.exp(-X @ np.array([-1.0, 0.5, -0.25, -0.1])))) == 1
-    y = 210 + X @ np.array([27.4, 13.7, 13.7, 13.7]) + rng.standard_normal(n)
-    x1, x2, x3, x4 = X.T
-    Z = np.stack([np.exp(x1 / 2), x2 / (1 + np.exp(x1)) + 10, (x1 * x3 / 25 + 0.6) ** 3,
-                  (x2 + x4 + 20) ** 2], axis=1)
-    return (Z - Z.mean(0)) / Z.std(0), t, y
 
 
 def _rff(Z, key, m=100):
@@ -31,7 +23,7 @@ def _rff(Z, key, m=100):
 
 
 def test_entropy_balancing_matches_the_target_and_the_dual_form(getkey):
-    Z, t, _ = _kang_schafer(0, 300)
+    Z, t, _ = kang_schafer(0, 300)
     F = jnp.asarray(Z[~t], FLOAT)
     out = entropy_balancing(F, jnp.asarray(Z[t].mean(0), FLOAT))
     assert bool(out.feasible)
@@ -50,7 +42,7 @@ def test_equals_empirical_calibration():
     ec = pytest.importorskip("empirical_calibration")
     if not X64:
         pytest.skip("the 1e-6 comparison needs float64")
-    Z, t, _ = _kang_schafer(1)
+    Z, t, _ = kang_schafer(1)
     Phi = np.hstack([Z, _rff(Z, jax.random.key(0), 10)])
     theirs, ok = ec.calibrate(Phi[~t], Phi[t], objective=ec.Objective.ENTROPY)
     assert ok
