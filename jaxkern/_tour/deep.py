@@ -33,7 +33,7 @@ def _ntk() -> Stop:
 
 def _empirical() -> Stop:
     X = jnp.array([[1.0, 0.0], [0.6, 0.8], [-0.3, 0.5]])
-    params = init_mlp(jax.random.key(0), 2, width=20_000)
+    params = init_mlp(2, width=20_000, key=jax.random.key(0))
     emp = empirical_ntk(mlp, params, X)
     limit = nngp_ntk_gram(X).ntk
     error = float(jnp.max(jnp.abs(emp - limit) / jnp.abs(limit)))

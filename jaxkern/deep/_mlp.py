@@ -100,7 +100,7 @@ def mlp(
     Example:
         >>> import jax, jax.numpy as jnp
         >>> from jaxkern.deep import init_mlp, mlp
-        >>> params = init_mlp(jax.random.key(0), 2, width=16)
+        >>> params = init_mlp(2, width=16, key=jax.random.key(0))
         >>> mlp(params, jnp.array([1.0, 0.0])).shape
         (1,)
 

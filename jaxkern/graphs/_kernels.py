@@ -222,7 +222,7 @@ class FilterGraphKernel(Kernel):
         >>> L = laplacian(graph_from_edges(jnp.array([[0, 1], [1, 2]]), num_nodes=3))
         >>> k = FilterGraphKernel(L, nu=None, lengthscale=1.0, lambda_max=4.0, order=30)
         >>> lam, U = jnp.linalg.eigh(L.todense())
-        >>> ref = (U * jnp.exp(-lam / 2)) @ U.T
+        >>> ref = (U * jnp.exp(-lam / 2)[None, :]) @ U.T
         >>> X = jnp.arange(3.0)[:, None]
         >>> bool(jnp.allclose(k.gram(X, X), ref, atol=1e-6))
         True
