@@ -12,7 +12,10 @@ import importlib
 
 from ._marginals import Marginals as Marginals
 from ._validation import Float32PrecisionWarning as Float32PrecisionWarning
+from ._xla_cpu import avoid_scheduler_deadlock
 from .linalg import Float32CholeskyWarning as Float32CholeskyWarning
+
+avoid_scheduler_deadlock()  # before any jaxkern computation creates the CPU backend
 
 __version__ = "0.1.0"
 

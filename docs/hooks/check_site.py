@@ -3,8 +3,9 @@
     python docs/hooks/check_site.py SITE_DIR
 
 Fails when a page loads MathJax from the network, when MathJax is missing from the site, when
-no page carries typeset-able maths, or when a notebook page has no rendered figure (the
-notebooks were not executed before the build).
+no page carries typeset-able maths, or when a notebook page or a domain page (which opens with
+a notebook's figure, `lead_figures.py`) has no rendered figure (the notebooks were not executed
+before the build).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 import pathlib
 import re
 import sys
+
+from lead_figures import LEAD_FIGURES
 
 REMOTE_MATHJAX = re.compile(r"""src=["']https?://[^"']*mathjax""", re.IGNORECASE)
 FIGURE = re.compile(r"""<img[^>]+src=["']data:image/png;base64,""")
@@ -30,6 +33,10 @@ def problems(site: pathlib.Path) -> list[str]:
             found.append(f"{page.relative_to(site)} loads MathJax from the network")
         if page.parent.parent.name == "notebooks" and not FIGURE.search(html):
             found.append(f"{page.relative_to(site)}: a notebook page without a figure")
+    for name in LEAD_FIGURES:
+        page = site / name.removesuffix(".md") / "index.html"
+        if not page.is_file() or not FIGURE.search(page.read_text()):
+            found.append(f"{page.relative_to(site)}: the domain page does not open with a figure")
     notebooks = [p for p in pages if p.parent.parent.name == "notebooks"]
     if not notebooks:
         found.append("no notebook pages were built")

@@ -161,9 +161,13 @@ def _multiclass_factor(K, pi):
     C, n = pi.shape
     sp = jnp.sqrt(pi)
     eye = jnp.eye(n, dtype=K.dtype)
-    L = jnp.linalg.cholesky(eye[None] + sp[:, :, None] * K * sp[:, None, :])
+    # One unbatched LAPACK call per class, not one batched call: jaxlib 0.10's batched CPU
+    # kernels block on XLA:CPU's thread pool and can deadlock it (jaxkern/_xla_cpu.py).
+    L = jnp.stack([jnp.linalg.cholesky(eye + sp[c, :, None] * K[c] * sp[c, None, :])
+                   for c in range(C)])
     # E_c = D_c^1/2 (I + D_c^1/2 K_c D_c^1/2)^-1 D_c^1/2
-    E = sp[:, :, None] * jax.vmap(lambda Lc, s: jsl.cho_solve((Lc, True), jnp.diag(s)))(L, sp)
+    E = jnp.stack([sp[c, :, None] * jsl.cho_solve((L[c], True), jnp.diag(sp[c]))
+                   for c in range(C)])
     M = jnp.linalg.cholesky(jnp.sum(E, axis=0))
 
     def solve(v):
@@ -594,7 +598,9 @@ def latent_predict(
     E, M, _, _ = _multiclass_factor(K, approx.site_precision)
     mean = jnp.einsum("cnm,cn->cm", Ks, approx.weights)
     B = jnp.einsum("cij,cjm->cim", E, Ks)  # E_c k_c*
-    S = jax.vmap(lambda b: jsl.solve_triangular(M, b, lower=True))(B)
+    C, n, m = B.shape
+    S = jsl.solve_triangular(M, jnp.moveaxis(B, 0, 1).reshape(n, C * m), lower=True)
+    S = jnp.moveaxis(S.reshape(n, C, m), 1, 0)  # one call for all classes (as above)
     cov = jnp.einsum("cim,dim->mcd", S, S)
     diag = kss - jnp.sum(Ks * B, axis=1)  # (C, m)
     cov = cov + jax.vmap(jnp.diag)(diag.T)

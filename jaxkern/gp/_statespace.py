@@ -41,6 +41,7 @@ from jaxtyping import Array, ArrayLike, Bool, Float
 from .._marginals import Marginals
 from .._validation import check_length, check_positive, concrete_or_none, warn_float32
 from ..kernels import StateSpace
+from ..linalg import small_solve
 
 KernelFn = Callable[[Array, Array], Array]
 
@@ -196,8 +197,10 @@ def _filter_combine(a, b):
     eye = jnp.broadcast_to(jnp.eye(Ai.shape[-1], dtype=Ai.dtype), Ai.shape)
     M = eye + Ci @ Jj
     T = jnp.swapaxes
-    AjMinv = T(jnp.linalg.solve(T(M, -1, -2), T(Aj, -1, -2)), -1, -2)
-    MinvAi = jnp.linalg.solve(M, Ai)  # (I + J_j C_i)^{-1} = M^{-T}; A_i^T M^{-T} = (M^{-1}A_i)^T
+    # small_solve, not jnp.linalg.solve: two batched LAPACK solves side by side deadlock
+    # XLA:CPU's two-thread pool (jaxkern/linalg/_small.py).
+    AjMinv = T(small_solve(T(M, -1, -2), T(Aj, -1, -2)), -1, -2)
+    MinvAi = small_solve(M, Ai)  # (I + J_j C_i)^{-1} = M^{-T}; A_i^T M^{-T} = (M^{-1}A_i)^T
     AiMT = T(MinvAi, -1, -2)
     A = AjMinv @ Ai
     b = (AjMinv @ (bi + (Ci @ ej[..., None])[..., 0])[..., None])[..., 0] + bj
@@ -278,7 +281,7 @@ def _gains(filtered: FilterResult, A):
     """E_k = P_{k|k} A_{k+1}^T P_{k+1|k}^{-1} for k < n (shape (n-1, m, m))."""
     P, Ap, Pp = filtered.cov[:-1], A[1:], filtered.pred_cov[1:]
     # E^T = Pp^{-1} A P (Pp and P symmetric).
-    return jnp.swapaxes(jnp.linalg.solve(Pp, Ap @ P), -1, -2)
+    return jnp.swapaxes(small_solve(Pp, Ap @ P), -1, -2)
 
 
 def _smoother_sequential(filtered: FilterResult, A):

@@ -48,6 +48,7 @@ from ._pivoted import woodbury_logdet as woodbury_logdet
 from ._pivoted import woodbury_preconditioner as woodbury_preconditioner
 from ._pivoted import woodbury_sample as woodbury_sample
 from ._pivoted import woodbury_solve as woodbury_solve
+from ._small import small_solve as small_solve
 
 __all__ = [
     "CGResult",
@@ -90,6 +91,7 @@ __all__ = [
     "mfac_static_matvec",
     "row_sharding",
     "slq_logdet",
+    "small_solve",
     "smoothed_density",
     "spectral_density",
     "stochastic_trace",

@@ -89,6 +89,7 @@ def test_leaky_relu_is_ab_relu_with_unit_positive_slope():
     assert_close(a.ntk, b.ntk)
 
 
+@pytest.mark.slow
 def test_blocked_gram_matches_pairwise(getkey):
     X, Y = points(getkey(), 37, 5), points(getkey(), 23, 5)
     blocked = nngp_ntk_gram(X, Y, depth=3, W_std=1.3, b_std=0.2, block_size=8)

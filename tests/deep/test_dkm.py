@@ -98,6 +98,7 @@ def test_large_nu_is_nngp(getkey):
     assert np.abs(runs["small"] - runs["nngp"]).max() > np.abs(runs["big"] - runs["nngp"]).max()
 
 
+@pytest.mark.slow
 def test_classification_one_hot(getkey):
     centres = jnp.array([[2.0, 0.0], [-1.0, 1.7], [-1.0, -1.7]], dtype=FLOAT)
     labels = jnp.arange(30) % 3

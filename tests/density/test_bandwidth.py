@@ -88,6 +88,7 @@ def test_isj_matches_kdepy(seed):
     assert_close(isj_bandwidth(jnp.asarray(x, FLOAT)), ref, rtol64=1e-7, rtol32=1e-4)
 
 
+@pytest.mark.slow
 def test_isj_close_to_normal_reference_rule_on_gaussian_data():
     # Property: for Gaussian data the AMISE-optimal width is (4/3)^(1/5) sigma n^(-1/5).
     x = jax.random.normal(jax.random.key(0), (20000,), FLOAT)

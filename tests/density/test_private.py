@@ -164,6 +164,7 @@ def test_gaussian_kernel_sum_noise_scale(getkey):
         assert abs(noise.std() / expected - 1) < (0.35 if D == 64 else 0.1)
 
 
+@pytest.mark.slow
 def test_projection_keeps_kernel_sums_close(getkey):
     X = jax.random.normal(getkey(), (500, 50), FLOAT) / np.sqrt(50)
     Y = jax.random.normal(getkey(), (20, 50), FLOAT) / np.sqrt(50)
@@ -174,6 +175,7 @@ def test_projection_keeps_kernel_sums_close(getkey):
     assert float(np.mean(np.abs(np.asarray(dp(Y)) - ref)) / ref.mean()) < 0.1
 
 
+@pytest.mark.slow
 def test_fast_jl_is_an_isometry_in_expectation(getkey):
     # H D is orthonormal (norms exact before sampling); the sampled, rescaled map keeps norms
     # within the JL distortion, and the mean of |Px|^2 / |x|^2 over many maps is 1.

@@ -61,6 +61,7 @@ def test_interaction_is_weighted_product_and_equivariant():
                      in_axes=(None, 0, 0), grad_argnums=(0, 1, 2), atol64=1e-14, atol32=1e-6)
 
 
+@pytest.mark.slow
 def test_convolution_matches_loop_and_is_equivariant():
     key = jax.random.key(1)
     conv = GauntConvolution(C, 1, 2, 2, key=key, dtype=FLOAT)

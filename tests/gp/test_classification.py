@@ -232,9 +232,6 @@ def test_binary_laplace_against_dense_newton(likelihood):
 # --------------------------------------------------------------------------- multiclass Laplace
 
 
-@pytest.mark.skip(reason="stalls XLA:CPU (no CPU used, never returns) when the softmax "
-                  "Laplace, its implicit gradient and the prediction are jitted together; "
-                  "found in the final CI check, not yet diagnosed (docs/classification.md)")
 def test_multiclass_laplace_iris_against_dense_newton():
     X, y = _iris()
     ls, var = 1.3, 2.0
@@ -542,6 +539,7 @@ def _check_samples(samples, mean, cov):
     assert np.abs((C - cov) / se).max() < 5, (C - cov) / se
 
 
+@pytest.mark.slow
 def test_pathwise_samples_match_posterior():
     X, y = _small_binary(30)
     rng = np.random.RandomState(5)

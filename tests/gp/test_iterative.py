@@ -36,6 +36,7 @@ def _value_and_grad(k, X, y, noise, solver):
     return jax.value_and_grad(f, argnums=(0, 1))(k, noise)
 
 
+@pytest.mark.slow
 def test_full_rank_preconditioner_is_exact():
     # With a rank-n pivoted Cholesky the preconditioner is K + s I itself: the SLQ part is
     # exactly zero and the value equals the dense Cholesky value (reference: dense path).
@@ -46,6 +47,7 @@ def test_full_rank_preconditioner_is_exact():
     assert_close(exact, dense, rtol64=1e-8, rtol32=1e-4)
 
 
+@pytest.mark.slow
 def test_value_and_gradient_match_dense():
     # Reference: the dense Cholesky path (value and jax.grad). The CG path's log-determinant
     # and trace term are stochastic. The LML is a difference of terms that nearly cancel here,
@@ -74,6 +76,7 @@ def test_value_and_gradient_match_dense():
     assert np.all(np.abs(mean - dg) <= 4 * se + 2e-2 * np.linalg.norm(dg)), (mean, se, dg)
 
 
+@pytest.mark.slow
 def test_posterior_matches_dense():
     # Reference: the dense Cholesky posterior.
     X, y = _data(N)
@@ -94,6 +97,7 @@ def test_auto_and_default():
                  rtol64=1e-8, rtol32=1e-4)
 
 
+@pytest.mark.slow
 def test_fit_with_cg_decreases_the_loss():
     # gp.fit accepts the solver: five Adam steps of the CG likelihood lower its loss, and the
     # first loss is the CG estimate at the initial kernel (within 5 % of the dense one).

@@ -48,6 +48,7 @@ def test_krr_predict_transforms(getkey):
         grad_argnums=(0, 1, 2, 3), rtol32=1e-3, atol32=1e-4, rtol64=1e-10)
 
 
+@pytest.mark.slow
 def test_implicit_gradient_equals_autodiff_of_dense_solve(getkey):
     """The adjoint rule against JAX differentiating `jnp.linalg.solve` (an independent path)."""
     Xs, Xt = points(getkey(), 6, 3), points(getkey(), 20, 3)
@@ -71,6 +72,7 @@ def test_krr_loss_against_numpy(getkey):
     assert_close(krr_loss(RBF(), Xs, ys, Xt, yt, ridge=0.2), ref, rtol64=1e-10, rtol32=1e-4)
 
 
+@pytest.mark.slow
 def test_nngp_ntk_heads_have_finite_gradients_on_the_diagonal(getkey):
     """A clipped arc-cosine argument at exactly +-1 (x = y, the Gram diagonal) must not give NaN
     gradients: KIP differentiates the support Gram, whose diagonal is exactly there."""

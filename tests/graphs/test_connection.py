@@ -84,6 +84,7 @@ def test_sphere_spectrum_bar_and_lanczos():
     assert_close(pairs.values, ref[:30], rtol64=1e-8, rtol32=1e-3)
 
 
+@pytest.mark.slow
 def test_filtered_lanczos_equals_eigsh():
     # Exact pairs on S^2 (multiplicity 2): two starts pooled by Rayleigh-Ritz find both.
     L = connection_laplacian(_sphere(400), k=10, dim=2)

@@ -173,6 +173,7 @@ def test_filter_transforms():
                      grad_argnums=(0, 1), atol32=1e-5)
 
 
+@pytest.mark.slow
 def test_chebconv_equals_torch_geometric():
     # torch_geometric's ChebConv (sym normalisation, lambda_max 2.0) with copied weights.
     torch = pytest.importorskip("torch")

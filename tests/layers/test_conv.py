@@ -183,6 +183,7 @@ def test_dilated_reparam_merge(getkey, kernel_size, setting):
         assert err <= (1e-12 if X64 else 1e-6), (method, err)
 
 
+@pytest.mark.slow
 def test_dilated_reparam_matches_reference_transcription(getkey):
     torch = pytest.importorskip("torch")
     block = DilatedReparamConv2d(5, 13, dtype=FLOAT, key=getkey())

@@ -119,6 +119,7 @@ def test_slq_logdet_rbf_gram_n4000(getkey):
     assert abs(float(est.estimate) - want) / abs(want) <= 1e-2
 
 
+@pytest.mark.slow
 def test_stochastic_trace_exact_on_diagonal_and_normal_probes(getkey):
     # tr f(A) for diagonal A with Rademacher probes and m = n is exact (z_i^2 = 1);
     # Gaussian probes are unbiased: within 5 standard errors (reference: NumPy sum).
@@ -136,6 +137,7 @@ def test_stochastic_trace_exact_on_diagonal_and_normal_probes(getkey):
     assert np.isinf(float(one.standard_error))
 
 
+@pytest.mark.slow
 def test_spectral_density_weights_are_squared_first_components(getkey):
     # Dense reference (NumPy eigh): seen from q = z/|z|, the spectral measure of A has nodes
     # lambda_i and weights (u_i^T q)^2. With m = n steps the Gauss rule is that measure. The

@@ -67,6 +67,7 @@ def _dense(fn, params):
     return np.asarray(jax.hessian(lambda f: fn(unravel(f)))(flat), np.float64), flat, unravel
 
 
+@pytest.mark.slow
 def test_products_equal_dense_matrices():
     params, X, y = _problem()
     H, flat, unravel = _dense(lambda p: _loss(p, X, y), params)
@@ -237,6 +238,7 @@ def test_digits_batch_size_ratios(digits):
     assert out.rule.coefficient > 0 and out.mean[0] > out.mean[-1]
 
 
+@pytest.mark.slow
 def test_batch_size_scaling_small():
     params, X, y = _problem(n=60)
     out = batch_size_scaling(lambda p, d: _loss(p, *d), params, (X, y), batch_sizes=[4, 60],

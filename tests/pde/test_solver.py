@@ -138,6 +138,7 @@ def test_reduced_problem_reaches_target(solution):
     assert abs(float(k.means[top, 0]) - 50 / math.pi) < 0.05
 
 
+@pytest.mark.slow
 def test_reduced_problem_float32_twin(solution):
     # float32 is a warned, coarse mode: the evidence is rounding noise between steps once the
     # operators' condition numbers near 1e10, and the fit ends where the noise takes it (6e-2
@@ -156,6 +157,7 @@ def test_float32_solve_warns():
         solve(residual, (x32,), [tuple(jnp.float32(v) for v in boundary[0])], num_steps=0)
 
 
+@pytest.mark.slow
 def test_predict_matches_predict_grid_and_jits(solution):
     xt = jnp.linspace(0.1, 1.2, 9, dtype=FLOAT)
     grid = predict_grid(solution, (xt,))
@@ -248,6 +250,7 @@ def test_nonlinear_collocation_zeroes_the_interior_residual():
     assert float(jnp.max(jnp.abs(sol.values - u))) < 3e-2
 
 
+@pytest.mark.slow
 def test_evidence_gradient_through_the_solve():
     # The gradient of J(theta) goes through the collocation solve by the implicit function
     # theorem (custom_root + a transposed GMRES solve); check it against finite differences.

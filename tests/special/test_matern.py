@@ -43,6 +43,7 @@ def test_value_and_gradient_at_zero_distance():
         assert np.all(np.asarray(g) == 0)
 
 
+@pytest.mark.slow
 def test_order_gradient():
     # d k / d nu against a central difference in float64 of the same kernel
     x, y = jnp.asarray([0.3, -0.2], FLOAT), jnp.asarray([1.0, 0.4], FLOAT)
@@ -52,6 +53,7 @@ def test_order_gradient():
     np.testing.assert_allclose(g, fd, rtol=tol(1e-7, 2e-2))
 
 
+@pytest.mark.slow
 def test_module_jit_vmap_and_psd(getkey):
     kernel = Matern(3.7, lengthscale=jnp.asarray([0.5, 2.0], FLOAT), variance=1.5)
     X = points(getkey(), 20, 2)
