@@ -174,3 +174,19 @@ def test_fft_equals_dense_long_float64(getkey):
     key = getkey()
     fft = kernelized_attention(q, k, v, key=key, num_features=M, rpe_bias=bias, causal=True)
     np.testing.assert_allclose(fft, _dense(q, k, v, bias, key, True), rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("scale", [1e2, 1e4, 1e8])
+@pytest.mark.parametrize("with_bias", [False, True])
+def test_large_inputs_stay_in_the_convex_hull_of_the_values(scale, with_bias):
+    # Attention weights are positive and sum to one, so every output lies between the values'
+    # per-channel minimum and maximum. One shift per head underflowed every key term to 0/0
+    # (NaN) from input scale 1e2; a shift per feature, moved onto the queries, cannot.
+    q = k = scale * jax.random.normal(jax.random.key(0), (12, 2, 4), FLOAT)
+    v = jax.random.normal(jax.random.key(2), (12, 2, 3), FLOAT)
+    bias = jnp.zeros(23, FLOAT) if with_bias else None
+    out = kernelized_attention(q, k, v, key=jax.random.key(1), num_features=16, rpe_bias=bias)
+    slack = 1e-3 * float(jnp.max(jnp.abs(v)))
+    assert bool(jnp.all(jnp.isfinite(out)))
+    lo, hi = v.min(0, keepdims=True) - slack, v.max(0, keepdims=True) + slack
+    assert bool(jnp.all(out >= lo)) and bool(jnp.all(out <= hi))
