@@ -56,6 +56,19 @@ class Kernel(eqx.Module):
         """The (n, m) Gram matrix; the default batches `__call__` with two `vmap`s."""
         return jax.vmap(lambda x: jax.vmap(lambda y: self(x, y))(Y))(X)
 
+    def _in_dtype_of(self, x: Array):
+        """The module with its real hyperparameters cast to the data's float dtype.
+
+        Hyperparameters stored in the default dtype (float64 under x64) would otherwise promote
+        float32 data to a float64 result; with this, every kernel answers in the data's dtype.
+        """
+        dtype = x.dtype
+        if not jnp.issubdtype(dtype, jnp.floating):
+            return self
+        return jax.tree.map(
+            lambda p: p.astype(dtype) if eqx.is_inexact_array(p) and jnp.isrealobj(p) else p,
+            self)
+
     def terms(self) -> tuple[tuple[Array | float, Kernel], ...]:
         r"""The kernel as a weighted sum $\sum_i w_i k_i$ of base kernels: `((w_i, k_i), ...)`."""
         return ((1.0, self),)
@@ -254,7 +267,9 @@ class Matern(Kernel):
         self.variance = as_parameter("variance", variance)
 
     def __call__(self, x, y):
-        return mt.matern(x, y, nu=self.nu, lengthscale=self.lengthscale, variance=self.variance)
+        x, y = as_float(x, y)
+        k = self._in_dtype_of(x)
+        return mt.matern(x, y, nu=k.nu, lengthscale=k.lengthscale, variance=k.variance)
 
     def state_space(self):
         """The SDE form of order $p = \nu - \tfrac12$; needs a concrete half-integer `nu`
@@ -292,9 +307,9 @@ class ProductMatern(Kernel):
         self.variance = as_parameter("variance", variance)
 
     def __call__(self, x, y):
-        return mt.product_matern(
-            x, y, nu=self.nu, lengthscale=self.lengthscale, variance=self.variance
-        )
+        x, y = as_float(x, y)
+        k = self._in_dtype_of(x)
+        return mt.product_matern(x, y, nu=k.nu, lengthscale=k.lengthscale, variance=k.variance)
 
 
 class Periodic(Kernel):
@@ -310,9 +325,9 @@ class Periodic(Kernel):
         self.period = as_parameter("period", period)
 
     def __call__(self, x, y):
-        return st.periodic(
-            x, y, lengthscale=self.lengthscale, variance=self.variance, period=self.period
-        )
+        x, y = as_float(x, y)
+        k = self._in_dtype_of(x)
+        return st.periodic(x, y, lengthscale=k.lengthscale, variance=k.variance, period=k.period)
 
 
 class Cosine(Kernel):
@@ -326,7 +341,9 @@ class Cosine(Kernel):
         self.variance = as_parameter("variance", variance)
 
     def __call__(self, x, y):
-        return st.cosine(x, y, period=self.period, variance=self.variance)
+        x, y = as_float(x, y)
+        k = self._in_dtype_of(x)
+        return st.cosine(x, y, period=k.period, variance=k.variance)
 
     def state_space(self):
         return ss.cosine_state_space(period=self.period, variance=self.variance)
@@ -349,10 +366,12 @@ class Constant(Kernel):
         self.variance = as_parameter("variance", variance)
 
     def __call__(self, x, y):
-        return self.variance * jnp.ones((), jnp.result_type(x, self.variance))
+        x, y = as_float(x, y)
+        return jnp.broadcast_to(self._in_dtype_of(x).variance, ())
 
     def gram(self, X, Y):
-        return self.variance * jnp.ones((X.shape[0], Y.shape[0]), jnp.result_type(X, self.variance))
+        X, Y = as_float(X, Y)
+        return jnp.broadcast_to(self._in_dtype_of(X).variance, (X.shape[0], Y.shape[0]))
 
     def state_space(self):
         return ss.constant_state_space(variance=self.variance)
@@ -389,9 +408,9 @@ class SpectralMixture(_Mixture):
         mx.check_components(self.weights, self.means, "variances", self.variances)
 
     def __call__(self, x, y):
-        return mx.spectral_mixture(
-            x, y, weights=self.weights, means=self.means, variances=self.variances
-        )
+        x, y = as_float(x, y)
+        k = self._in_dtype_of(x)
+        return mx.spectral_mixture(x, y, weights=k.weights, means=k.means, variances=k.variances)
 
 
 class StudentTMixture(_Mixture):
@@ -406,9 +425,10 @@ class StudentTMixture(_Mixture):
         mx.check_components(self.weights, self.means, "lengthscales", self.lengthscales)
 
     def __call__(self, x, y):
-        return mx.student_t_mixture(
-            x, y, weights=self.weights, means=self.means, lengthscales=self.lengthscales
-        )
+        x, y = as_float(x, y)
+        k = self._in_dtype_of(x)
+        return mx.student_t_mixture(x, y, weights=k.weights, means=k.means,
+                                    lengthscales=k.lengthscales)
 
 
 class Linear(Kernel):
@@ -422,10 +442,14 @@ class Linear(Kernel):
         self.bias = as_parameter("bias", bias, allow_zero=True)
 
     def __call__(self, x, y):
-        return dp.linear(x, y, variance=self.variance, bias=self.bias)
+        x, y = as_float(x, y)
+        k = self._in_dtype_of(x)
+        return dp.linear(x, y, variance=k.variance, bias=k.bias)
 
     def gram(self, X, Y):
-        return self.bias + self.variance * (X @ Y.T)
+        X, Y = as_float(X, Y)
+        k = self._in_dtype_of(X)
+        return k.bias + k.variance * (X @ Y.T)
 
 
 class Polynomial(Kernel):
@@ -442,7 +466,9 @@ class Polynomial(Kernel):
         self.bias = as_parameter("bias", bias, allow_zero=True)
 
     def __call__(self, x, y):
-        return dp.polynomial(x, y, degree=self.degree, variance=self.variance, bias=self.bias)
+        x, y = as_float(x, y)
+        k = self._in_dtype_of(x)
+        return dp.polynomial(x, y, degree=k.degree, variance=k.variance, bias=k.bias)
 
 
 class ArcCosine(Kernel):
@@ -468,11 +494,7 @@ class ArcCosine(Kernel):
         self.bias_variance = as_parameter("bias_variance", bias_variance, allow_zero=True)
 
     def __call__(self, x, y):
-        return dp.arccos(
-            x,
-            y,
-            order=self.order,
-            variance=self.variance,
-            weight_variance=self.weight_variance,
-            bias_variance=self.bias_variance,
-        )
+        x, y = as_float(x, y)
+        k = self._in_dtype_of(x)
+        return dp.arccos(x, y, order=k.order, variance=k.variance,
+                         weight_variance=k.weight_variance, bias_variance=k.bias_variance)

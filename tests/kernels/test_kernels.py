@@ -317,3 +317,24 @@ def test_repr_shows_small_parameter_values():
     text = repr(k)
     assert "lengthscale=0.5" in text and "scale=2" in text
     assert "[20]" in text and "1., 1., 1." not in text
+
+
+@pytest.mark.skipif(not X64, reason="float64 hyperparameters need x64")
+@pytest.mark.parametrize("module", [
+    K.RBF(), K.Matern32(), K.RationalQuadratic(), K.Matern(1.7),
+    K.ProductMatern(1.5), K.Periodic(), K.Cosine(), K.Constant(),
+    K.Linear(bias=0.5), K.Polynomial(2), K.ArcCosine(),
+    K.SpectralMixture(jnp.ones(2), jnp.ones((2, 2)), jnp.ones((2, 2))),
+    K.StudentTMixture(jnp.ones(2), jnp.ones((2, 2)), jnp.ones((2, 2))),
+    K.RBF() + 2.0 * K.Linear(), K.Periodic() * K.Matern52(),
+], ids=lambda m: type(m).__name__)
+def test_float32_data_gives_float32_results_under_x64(module):
+    # Hyperparameters are stored in the default dtype (float64 under x64); the result must
+    # still have the data's dtype, for every module (issue 26: the non-radial ones returned
+    # float64), and so must the gradient's leaves keep theirs.
+    X = jnp.linspace(0.0, 1.0, 8, dtype=jnp.float32).reshape(4, 2)
+    assert K.gram(module, X, X).dtype == jnp.float32
+    assert module(X[0], X[1]).dtype == jnp.float32
+    grad = jax.grad(lambda m: K.gram(m, X, X).sum())(module)
+    for g, p in zip(jax.tree.leaves(grad), jax.tree.leaves(module)):
+        assert g.dtype == p.dtype
