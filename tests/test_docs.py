@@ -24,21 +24,9 @@ def test_docs_have_code_blocks():
     assert len(_pages()) >= 10  # guard: a test that looked at nothing would pass
 
 
-#: Pages whose examples take more than ~7 s here (README's fast run leaves them to CI's full run).
-SLOW_PAGES = {"pde.md", "scalable.md", "deep.md", "statespace.md", "classification.md", "ssm.md",
-              "objectives.md", "layers.md", "graphs.md", "quadrature.md"}
-
-
-def _params():
-    return [pytest.param(p, marks=[pytest.mark.slow] if p.name in SLOW_PAGES else [])
-            for p in _pages()]
-
-
-def test_slow_pages_exist():
-    assert SLOW_PAGES <= {p.name for p in _pages()}
-
-
-@pytest.mark.parametrize("page", _params(), ids=lambda p: p.name)
+# Together the pages take minutes: the README's fast run leaves them to CI's full run.
+@pytest.mark.slow
+@pytest.mark.parametrize("page", _pages(), ids=lambda p: p.name)
 def test_docs_code_blocks_run(page, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # a block that writes files writes them here
     namespace: dict = {"__name__": f"docs_{page.stem}"}

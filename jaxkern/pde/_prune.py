@@ -100,7 +100,7 @@ def prune(
         raise ValueError(
             "`residual` is needed: this `solution` does not carry the residual it solves."
         )
-    U = solution.values
+    U = solution.grid_values
     if newton_tol is None:
         newton_tol = 1e3 * float(jnp.finfo(U.dtype).eps)
     jitter = solution.relative_jitter

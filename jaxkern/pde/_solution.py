@@ -22,8 +22,10 @@ class PDESolution(eqx.Module):
 
     axes: tuple
     """The grid's coordinates, one array per dimension."""
-    values: Array
-    """The solution on the grid, shape $(n_1, \\dots, n_D)$."""
+    grid_values: Array
+    """The collocation unknowns $U$ on the grid, shape $(n_1, \\dots, n_D)$: the state the fit
+    solved for, on which [`predict`][jaxkern.pde.predict], `predict_grid` and `prune`
+    condition. For the solution itself use `values`."""
     kernels: tuple
     """The fitted kernels, one per dimension."""
     losses: np.ndarray
@@ -44,7 +46,7 @@ class PDESolution(eqx.Module):
     def __init__(
         self,
         axes: tuple,
-        values: Array,
+        grid_values: Array,
         kernels: tuple,
         losses=(),
         relative_jitter: float | None = None,
@@ -57,17 +59,34 @@ class PDESolution(eqx.Module):
     ):
         relative_jitter = relative_jitter_argument(relative_jitter, jitter, "PDESolution")
         self.axes = tuple(axes)
-        self.values = values
+        self.grid_values = grid_values
         self.kernels = tuple(kernels)
         self.losses = losses if isinstance(losses, jax.core.Tracer) else np.asarray(losses)
         self.relative_jitter = (
-            default_relative_jitter(values.dtype) if relative_jitter is None
+            default_relative_jitter(grid_values.dtype) if relative_jitter is None
             else float(relative_jitter)
         )
         self.num_steps = int(self.losses.shape[0]) if num_steps is None else int(num_steps)
         self.converged = bool(converged)
         self.message = str(message)
         self.residual = residual
+
+    @property
+    def values(self) -> Array:
+        r"""The solution at the grid points: the posterior mean
+        $\big(\bigotimes_d K_d\big)\big(\bigotimes_d K_d + \epsilon\big)^{-1} \mathrm{vec}(U)$,
+        which `predict_grid(solution, solution.axes)` also gives.
+
+        Not $U$ itself (`grid_values`): the jitter $\epsilon$ leaves $U$ free along the
+        directions the kernels barely represent, where the collocation system does not pin it
+        down, and the posterior mean filters them out. On 1-D Poisson problems (sin of
+        frequency 7 to 100, 40 to 80 points, float64) $U$ was 3e-4 to 0.4 from the truth after
+        pruning, the posterior mean 7e-9 to 6e-6.
+        """
+        from ._predict import posterior_mean  # the predictor imports this module
+
+        return posterior_mean(self.kernels, self.axes, self.grid_values, self.axes,
+                              self.relative_jitter)
 
     @property
     def jitter(self) -> float:

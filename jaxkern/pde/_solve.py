@@ -193,7 +193,7 @@ def solve(
             solution, tol=prune_tol, newton_iterations=newton_iterations, newton_tol=newton_tol,
             progress=progress,
         )
-    if not bool(jnp.all(jnp.isfinite(solution.values))):
+    if not bool(jnp.all(jnp.isfinite(solution.grid_values))):
         raise FloatingPointError(
             "pde.solve: the grid values are not finite; the kernels became singular or the "
             "Newton iterations diverged. Try a larger `relative_jitter`, fewer `num_steps`, or "

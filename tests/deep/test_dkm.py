@@ -140,6 +140,7 @@ def test_bad_input(getkey):
         kl_gaussian(jnp.eye(2, dtype=FLOAT), jnp.eye(3, dtype=FLOAT))
 
 
+@pytest.mark.slow
 def test_fit_dkm_deprecated_learning_rate_still_fits():
     X = points(jax.random.key(3), 8, 2)
     model = init_dkm(X, depth=1, learn_inducing=False)

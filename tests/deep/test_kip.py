@@ -48,6 +48,7 @@ def test_kip_loss_against_numpy():
     assert_close(kip_loss(S, L, Xtr[:50], Ytr[:50], ridge=1e-3), ref, rtol64=1e-9, rtol32=1e-3)
 
 
+@pytest.mark.slow
 def test_kip_few_steps_decrease_loss_with_finite_gradients():
     Xtr, Ytr, _, _, ytr = _digits()
     S, L = _init(ytr, 1, Xtr, Ytr)

@@ -93,6 +93,7 @@ def test_eight_qubits_float64():
     np.testing.assert_allclose(fidelity_gram(jnp.asarray(X)), ref, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_ad_hoc_data_and_classification():
     data = ad_hoc_data(60, key=jax.random.key(0), gap=0.3)
     assert data.x.shape == (60, 2) and int(jnp.sum(data.y)) == 0

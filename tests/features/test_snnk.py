@@ -72,6 +72,7 @@ def test_snnk_error_shrinks_as_inverse_sqrt_m(getkey):
     assert 3.0 < rms[0] / rms[1] < 5.3, rms
 
 
+@pytest.mark.slow
 def test_snnk_layer_approximates_dense_layer(getkey):
     linear = eqx.nn.Linear(3, 5, key=getkey(), dtype=FLOAT)
     linear = eqx.tree_at(lambda lin: (lin.weight, lin.bias), linear,

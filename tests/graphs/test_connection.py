@@ -146,6 +146,7 @@ def test_bad_input():
         connection_laplacian(X, k=5, dim=2, normalization="rw")
 
 
+@pytest.mark.slow
 def test_vector_field_gp():
     # RVGP: the vector-field Matern GP on the connection Laplacian's eigenpairs (NumPy eigh of
     # the dense matrix as the reference eigensolver here), trained on half of 300 points on S^2

@@ -84,6 +84,7 @@ def test_preconditioned_tridiagonal_and_padding(getkey):
     assert r4.tridiagonals.offdiag[0, 1:].tolist() == [0.0, 0.0]
 
 
+@pytest.mark.slow
 def test_preconditioner_cuts_iterations(getkey):
     A = _gram(getkey(), 300, 1e-2)
     b = jax.random.normal(getkey(), (300,), dtype=FLOAT)

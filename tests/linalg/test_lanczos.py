@@ -67,6 +67,7 @@ def test_without_reorthogonalisation_extreme_ritz_value(getkey):
     np.testing.assert_allclose(float(ritz.values[-1]), want, rtol=1e-10 if X64 else 1e-5)
 
 
+@pytest.mark.slow
 def test_breakdown_restarts_without_nan():
     # diag(1,1,1,2,2,2,3,3) from the ones vector: the Krylov space has dimension 3, so beta_3 = 0;
     # the restarted basis still spans R^8 and T's eigenvalues are A's (reference: the diagonal).

@@ -101,6 +101,7 @@ def test_matern_bq_accuracy_float32_twin():
         assert _errors(kernel, [16], _f, EXACT)[0] < (2e-4 if X64 else 2e-3)
 
 
+@pytest.mark.slow
 def test_scaled_and_summed_kernels():
     # `2.0 * RBF()` and `RBF() + RBF()` are RBF(variance=2) written through terms(): the same
     # rule to rounding (they used to raise).

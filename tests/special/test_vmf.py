@@ -84,6 +84,7 @@ def test_fit_recovers_kappa_high_dim(getkey, d, kappa):
     assert float(fit.mu @ mu) > 0.999
 
 
+@pytest.mark.slow
 def test_fit_solves_the_likelihood_equation(getkey):
     # the MLE: A_d(kappa_hat) equals the mean resultant length to rounding
     mu = jnp.zeros(16, FLOAT).at[0].set(1.0)

@@ -12,6 +12,7 @@ from ..helpers import FLOAT, assert_close
 nnx = pytest.importorskip("flax.nnx")
 
 
+@pytest.mark.slow
 def test_nnx_adapter_matches_and_trains(getkey):
     from jaxkern.flax import EquinoxModule
 

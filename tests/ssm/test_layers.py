@@ -145,6 +145,7 @@ def test_sgconv_normalised_at_init_without_state(getkey):
     assert float(jnp.max(jnp.abs(g.kernel_norm))) == 0.0
 
 
+@pytest.mark.slow
 def test_sequence_model_trains(getkey):
     # Learn to output the input delayed by 5 steps: needs memory, which the SSM kernel gives.
     model = SequenceModel(1, 1, channels=8, depth=1, key=getkey(),
