@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import optax
 
 from ..deep import (
     dkm_predict,
@@ -46,7 +47,7 @@ def _dkm(outdir) -> Stop:
     y = jnp.sign(X[:, 0]) * (jnp.abs(X[:, 0]) > 1) + 0.05 * jnp.cos(7 * X[:, 0])
     Xa = jnp.concatenate([X, jnp.ones_like(X)], 1)  # constant feature: an input bias
     model = init_dkm(Xa[::4], depth=1, nu=1.0, noise=0.05)
-    result = fit_dkm(model, Xa, y, num_steps=150, learning_rate=2e-2)
+    result = fit_dkm(model, Xa, y, num_steps=150, optimizer=optax.adam(2e-2))
     pred = dkm_predict(result.model, Xa, y, Xa)
     error = float(jnp.sqrt(jnp.mean((pred.mean - y) ** 2)))
     plt = plotting()
