@@ -65,7 +65,7 @@ PEERS = {"jaxkern": _jaxkern, "tinygp": _tinygp, "gpjax": _gpjax}
 
 def run(quick: bool) -> dict:
     jax.config.update("jax_enable_x64", True)
-    sizes = [200] if quick else [1000, 4000]
+    sizes = [200] if quick else [1000, 2000, 4000]
     rows = []
     for n in sizes:
         X, y = _data(n)

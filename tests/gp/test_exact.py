@@ -158,3 +158,35 @@ def test_fit_respects_trainable_and_fit_noise(getkey):
     assert float(result.kernel.variance) == 2.0
     assert_close(result.noise, 0.3)
     assert float(result.kernel.lengthscale) != 1.0
+
+
+def test_written_out_derivative_equals_autodiff_through_cholesky(getkey):
+    # The LML's derivative is a JVP rule (R&W eq. 5.9), not autodiff through the factor:
+    # reference = jax autodiff of the plain Cholesky formula, in reverse, forward and second
+    # order (a VJP rule would have broken the last two).
+    from jaxkern.gp._exact import _gaussian_log_density
+
+    X = jax.random.uniform(getkey(), (30, 2), FLOAT) * 4
+    y = jnp.sin(X).sum(1)
+
+    def ours(p):
+        Kp = K.RBF(p[0], p[1]).gram(X, X) + p[2] * jnp.eye(30, dtype=FLOAT)
+        return _gaussian_log_density(Kp, y * p[3])
+
+    def reference(p):
+        Kp = K.RBF(p[0], p[1]).gram(X, X) + p[2] * jnp.eye(30, dtype=FLOAT)
+        L = jnp.linalg.cholesky(Kp)
+        a = jax.scipy.linalg.solve_triangular(L, y * p[3], lower=True)
+        return -0.5 * a @ a - jnp.sum(jnp.log(jnp.diag(L))) - 15 * jnp.log(2 * jnp.pi)
+
+    @jax.jit
+    def derivatives(p):
+        return [(f(p), jax.grad(f)(p), jax.jacfwd(f)(p), jax.hessian(f)(p))
+                for f in (ours, reference)]
+
+    (v, g, g_fwd, h), (v_ref, g_ref, _, h_ref) = derivatives(
+        jnp.asarray([1.3, 0.9, 0.2, 1.1], FLOAT))
+    assert_close(v, v_ref, rtol32=1e-5)
+    assert_close(g, g_ref, rtol64=1e-10, rtol32=1e-3)
+    assert_close(g_fwd, g_ref, rtol64=1e-10, rtol32=1e-3)
+    assert_close(h, h_ref, rtol64=1e-8, rtol32=5e-2, atol32=1e-1)
