@@ -48,10 +48,12 @@ def _reparam(outdir) -> Stop:
     plt = plotting()
     if plt is not None:
         fig, ax = plt.subplots(1, 2, figsize=(6, 3))
-        ax[0].imshow(np.asarray(block.branches[1][:, :, 0]), cmap="RdBu")
-        ax[0].set_title("7x7 branch (dilation 2)")
-        ax[1].imshow(np.asarray(kernel[:, :, 0]), cmap="RdBu")
-        ax[1].set_title("merged 13x13 kernel")
+        for a, w, title in [(ax[0], block.branches[1][:, :, 0], "7x7 branch (dilation 2)"),
+                            (ax[1], kernel[:, :, 0], "merged 13x13 kernel")]:
+            w = np.asarray(w)
+            top = float(np.abs(w).max())  # a diverging map centred on zero
+            fig.colorbar(a.imshow(w, cmap="RdBu", vmin=-top, vmax=top), ax=a, shrink=0.8)
+            a.set_title(title)
         fig.tight_layout()
         fig.savefig(outdir / "layers_reparam.png", dpi=100)
         plt.close(fig)
