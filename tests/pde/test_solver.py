@@ -317,6 +317,7 @@ def test_component_shares_match_dense():
     assert ref[0] > 0.9 and ref[1] < 0.1
 
 
+@pytest.mark.slow
 def test_prune_is_the_step_solve_takes(fit):
     # solve(prune_tol=t) = prune(solve(prune_tol=0), tol=t): `solve` hands its unpruned fit to
     # the public pruning step, which gives the same solution called on its own.
