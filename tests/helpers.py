@@ -242,3 +242,20 @@ def count_compiles(fn, **jit_kwargs):
         return fn(*args, **kwargs)
 
     return jax.jit(traced, **jit_kwargs), lambda: len(traces)
+
+
+def run_on_eight_host_devices(script: str, *, timeout: float = 300) -> None:
+    """Run `script` in a fresh Python with 8 forced CPU devices and this run's precision; it
+    must print "ok" last. (The device count is fixed when the backend starts, so sharding tests
+    need a process of their own.)"""
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8",
+               JAX_ENABLE_X64="1" if X64 else "0", JAX_PLATFORMS="cpu",
+               PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                         text=True, timeout=timeout)
+    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-3000:]

@@ -1,8 +1,5 @@
 """Exact KDE: golden values from scikit-learn, SciPy and a NumPy float64 log-sum-exp."""
 
-import os
-import subprocess
-import sys
 import textwrap
 import warnings
 
@@ -17,12 +14,17 @@ from sklearn.neighbors import KernelDensity
 import jaxkern.density._kde as kde_module
 from jaxkern.density import KERNEL_ALIASES, KERNELS, kde_log_density, loo_log_likelihood
 
-from ..helpers import FLOAT, X64, assert_close, check_transforms, count_compiles
+from ..helpers import (
+    FLOAT,
+    X64,
+    assert_close,
+    check_transforms,
+    count_compiles,
+    run_on_eight_host_devices,
+)
 
 #: scikit-learn's name of each kernel: the aliases, read backwards.
 SKLEARN_NAME = {canonical: alias for alias, canonical in KERNEL_ALIASES.items()}
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _sample(seed, n, d, scale=1.0):
@@ -340,12 +342,7 @@ _SHARDED = textwrap.dedent(
 
 @pytest.mark.slow
 def test_sharded_equals_unsharded():
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8",
-               PYTHONPATH=ROOT, JAX_PLATFORMS="cpu")
-    out = subprocess.run([sys.executable, "-c", _SHARDED], env=env, capture_output=True,
-                         text=True, timeout=600)
-    assert out.returncode == 0, out.stderr[-3000:]
-    assert out.stdout.strip().endswith("ok")
+    run_on_eight_host_devices(_SHARDED, timeout=600)
 
 
 def test_one_device_explicit_mesh_equals_unsharded():

@@ -1,8 +1,5 @@
 """The matrix-free GP path (CG + SLQ, BBMM gradients) against the dense Cholesky path."""
 
-import os
-import subprocess
-import sys
 import textwrap
 
 import equinox as eqx
@@ -13,7 +10,7 @@ import pytest
 
 from jaxkern.gp import CG, Auto, Cholesky, fit, gp_posterior, log_marginal_likelihood
 from jaxkern.kernels import RBF
-from tests.helpers import FLOAT, X64, assert_close
+from tests.helpers import FLOAT, X64, assert_close, run_on_eight_host_devices
 
 
 def _data(n, seed=0):
@@ -153,10 +150,4 @@ def test_sharded_equals_unsharded():
         np.testing.assert_allclose(jax.jit(solve)(Xs), solve(X), rtol=tol, atol=tol)
         print("ok")
     """)
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8",
-               JAX_ENABLE_X64="1" if X64 else "0")
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
-    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
-                         timeout=300)
-    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-3000:]
+    run_on_eight_host_devices(script, timeout=300)

@@ -1,9 +1,6 @@
 """gram, gram_diag and kernel_matvec: agreement, bounded memory, sharding, bad inputs."""
 
 import functools
-import os
-import subprocess
-import sys
 import textwrap
 
 import jax
@@ -12,7 +9,14 @@ import numpy as np
 import pytest
 
 from jaxkern import kernels as K
-from tests.helpers import FLOAT, X64, assert_close, check_transforms, count_compiles, points
+from tests.helpers import (
+    FLOAT,
+    assert_close,
+    check_transforms,
+    count_compiles,
+    points,
+    run_on_eight_host_devices,
+)
 
 
 def test_gram_matches_loops(getkey):
@@ -114,13 +118,7 @@ def test_sharded_equals_unsharded():
         np.testing.assert_allclose(jitted, plain, rtol=tol, atol=tol)
         print("ok")
     """)
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8",
-               JAX_ENABLE_X64="1" if X64 else "0")
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
-    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
-                         timeout=300)
-    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-3000:]
+    run_on_eight_host_devices(script, timeout=300)
 
 
 @pytest.mark.parametrize("call, name", [

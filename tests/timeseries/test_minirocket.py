@@ -186,12 +186,9 @@ def test_bad_inputs():
 @pytest.mark.slow
 def test_sharded_input_equals_unsharded():
     # 8 host CPU devices need a fresh process: XLA reads the flag once, at start-up.
-    import os
-    import subprocess
-    import sys
     import textwrap
 
-    from ..helpers import X64
+    from ..helpers import run_on_eight_host_devices
 
     script = textwrap.dedent("""
         import jax, jax.numpy as jnp, numpy as np
@@ -208,10 +205,4 @@ def test_sharded_input_equals_unsharded():
         np.testing.assert_array_equal(np.asarray(sharded), np.asarray(plain))
         print("ok")
     """)
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8",
-               JAX_ENABLE_X64="1" if X64 else "0")
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
-    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
-                         timeout=600)
-    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-3000:]
+    run_on_eight_host_devices(script, timeout=600)
