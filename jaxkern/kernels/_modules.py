@@ -56,18 +56,20 @@ class Kernel(eqx.Module):
         """The (n, m) Gram matrix; the default batches `__call__` with two `vmap`s."""
         return jax.vmap(lambda x: jax.vmap(lambda y: self(x, y))(Y))(X)
 
-    def _in_dtype_of(self, x: Array):
-        """The module with its real hyperparameters cast to the data's float dtype.
+    def _at_data_dtype(self, x: Array, y: Array):
+        """`(module, x, y)`: the inputs promoted to one float dtype (`as_float`) and the module
+        with its real hyperparameters cast to it.
 
         Hyperparameters stored in the default dtype (float64 under x64) would otherwise promote
         float32 data to a float64 result; with this, every kernel answers in the data's dtype.
         """
-        dtype = x.dtype
-        if not jnp.issubdtype(dtype, jnp.floating):
-            return self
-        return jax.tree.map(
-            lambda p: p.astype(dtype) if eqx.is_inexact_array(p) and jnp.isrealobj(p) else p,
+        x, y = as_float(x, y)
+        if not jnp.issubdtype(x.dtype, jnp.floating):  # complex data: nothing to cast to
+            return self, x, y
+        module = jax.tree.map(
+            lambda p: p.astype(x.dtype) if eqx.is_inexact_array(p) and jnp.isrealobj(p) else p,
             self)
+        return module, x, y
 
     def terms(self) -> tuple[tuple[Array | float, Kernel], ...]:
         r"""The kernel as a weighted sum $\sum_i w_i k_i$ of base kernels: `((w_i, k_i), ...)`."""
@@ -177,17 +179,13 @@ class RadialKernel(Kernel):
         """The unit kernel $f$ as a function of the scaled squared distance (any shape)."""
         raise NotImplementedError
 
-    # The result has the data's float dtype: hyperparameters stored in the default dtype
-    # (float64 under x64) are cast to it, so float32 data gives a float32 Gram matrix.
     def __call__(self, x, y):
-        x, y = as_float(x, y)
-        r2 = st.scaled_sqdist(x, y, self.lengthscale.astype(x.dtype))
-        return self.variance.astype(x.dtype) * self.profile(r2)
+        k, x, y = self._at_data_dtype(x, y)
+        return k.variance * k.profile(st.scaled_sqdist(x, y, k.lengthscale))
 
     def gram(self, X, Y):
-        X, Y = as_float(X, Y)
-        r2 = st.scaled_sqdists(X, Y, self.lengthscale.astype(X.dtype))
-        return self.variance.astype(X.dtype) * self.profile(r2)
+        k, X, Y = self._at_data_dtype(X, Y)
+        return k.variance * k.profile(st.scaled_sqdists(X, Y, k.lengthscale))
 
 
 class RBF(RadialKernel):
@@ -251,7 +249,7 @@ class RationalQuadratic(RadialKernel):
         self.alpha = as_parameter("alpha", alpha)
 
     def profile(self, r2):
-        return st.rational_quadratic_profile(r2, self.alpha.astype(r2.dtype))
+        return st.rational_quadratic_profile(r2, self.alpha)
 
 
 class Matern(Kernel):
@@ -267,8 +265,7 @@ class Matern(Kernel):
         self.variance = as_parameter("variance", variance)
 
     def __call__(self, x, y):
-        x, y = as_float(x, y)
-        k = self._in_dtype_of(x)
+        k, x, y = self._at_data_dtype(x, y)
         return mt.matern(x, y, nu=k.nu, lengthscale=k.lengthscale, variance=k.variance)
 
     def state_space(self):
@@ -307,8 +304,7 @@ class ProductMatern(Kernel):
         self.variance = as_parameter("variance", variance)
 
     def __call__(self, x, y):
-        x, y = as_float(x, y)
-        k = self._in_dtype_of(x)
+        k, x, y = self._at_data_dtype(x, y)
         return mt.product_matern(x, y, nu=k.nu, lengthscale=k.lengthscale, variance=k.variance)
 
 
@@ -325,8 +321,7 @@ class Periodic(Kernel):
         self.period = as_parameter("period", period)
 
     def __call__(self, x, y):
-        x, y = as_float(x, y)
-        k = self._in_dtype_of(x)
+        k, x, y = self._at_data_dtype(x, y)
         return st.periodic(x, y, lengthscale=k.lengthscale, variance=k.variance, period=k.period)
 
 
@@ -341,8 +336,7 @@ class Cosine(Kernel):
         self.variance = as_parameter("variance", variance)
 
     def __call__(self, x, y):
-        x, y = as_float(x, y)
-        k = self._in_dtype_of(x)
+        k, x, y = self._at_data_dtype(x, y)
         return st.cosine(x, y, period=k.period, variance=k.variance)
 
     def state_space(self):
@@ -366,12 +360,12 @@ class Constant(Kernel):
         self.variance = as_parameter("variance", variance)
 
     def __call__(self, x, y):
-        x, y = as_float(x, y)
-        return jnp.broadcast_to(self._in_dtype_of(x).variance, ())
+        k, x, y = self._at_data_dtype(x, y)
+        return jnp.broadcast_to(k.variance, ())
 
     def gram(self, X, Y):
-        X, Y = as_float(X, Y)
-        return jnp.broadcast_to(self._in_dtype_of(X).variance, (X.shape[0], Y.shape[0]))
+        k, X, Y = self._at_data_dtype(X, Y)
+        return jnp.broadcast_to(k.variance, (X.shape[0], Y.shape[0]))
 
     def state_space(self):
         return ss.constant_state_space(variance=self.variance)
@@ -408,8 +402,7 @@ class SpectralMixture(_Mixture):
         mx.check_components(self.weights, self.means, "variances", self.variances)
 
     def __call__(self, x, y):
-        x, y = as_float(x, y)
-        k = self._in_dtype_of(x)
+        k, x, y = self._at_data_dtype(x, y)
         return mx.spectral_mixture(x, y, weights=k.weights, means=k.means, variances=k.variances)
 
 
@@ -425,8 +418,7 @@ class StudentTMixture(_Mixture):
         mx.check_components(self.weights, self.means, "lengthscales", self.lengthscales)
 
     def __call__(self, x, y):
-        x, y = as_float(x, y)
-        k = self._in_dtype_of(x)
+        k, x, y = self._at_data_dtype(x, y)
         return mx.student_t_mixture(x, y, weights=k.weights, means=k.means,
                                     lengthscales=k.lengthscales)
 
@@ -442,13 +434,11 @@ class Linear(Kernel):
         self.bias = as_parameter("bias", bias, allow_zero=True)
 
     def __call__(self, x, y):
-        x, y = as_float(x, y)
-        k = self._in_dtype_of(x)
+        k, x, y = self._at_data_dtype(x, y)
         return dp.linear(x, y, variance=k.variance, bias=k.bias)
 
     def gram(self, X, Y):
-        X, Y = as_float(X, Y)
-        k = self._in_dtype_of(X)
+        k, X, Y = self._at_data_dtype(X, Y)
         return k.bias + k.variance * (X @ Y.T)
 
 
@@ -466,8 +456,7 @@ class Polynomial(Kernel):
         self.bias = as_parameter("bias", bias, allow_zero=True)
 
     def __call__(self, x, y):
-        x, y = as_float(x, y)
-        k = self._in_dtype_of(x)
+        k, x, y = self._at_data_dtype(x, y)
         return dp.polynomial(x, y, degree=k.degree, variance=k.variance, bias=k.bias)
 
 
@@ -494,7 +483,6 @@ class ArcCosine(Kernel):
         self.bias_variance = as_parameter("bias_variance", bias_variance, allow_zero=True)
 
     def __call__(self, x, y):
-        x, y = as_float(x, y)
-        k = self._in_dtype_of(x)
+        k, x, y = self._at_data_dtype(x, y)
         return dp.arccos(x, y, order=k.order, variance=k.variance,
                          weight_variance=k.weight_variance, bias_variance=k.bias_variance)
