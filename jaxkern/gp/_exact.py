@@ -41,9 +41,15 @@ def _check_data(X, y, noise) -> None:
     check_finite("y", y)
 
 
-def _noisy_cholesky(k: KernelFn, X, noise, jitter) -> Array:
+def _noisy_gram(k: KernelFn, X, noise, jitter) -> Array:
+    r"""$K + (\sigma^2 + \epsilon) I$, with the dtype's default jitter when `jitter` is None."""
     K = gram(k, X)
-    return jittered_cholesky(K + noise * jnp.eye(X.shape[0], dtype=K.dtype), jitter=jitter)
+    jitter = default_jitter(K.dtype) if jitter is None else jitter
+    return K + (noise + jitter) * jnp.eye(X.shape[0], dtype=K.dtype)
+
+
+def _noisy_cholesky(k: KernelFn, X, noise, jitter) -> Array:
+    return jittered_cholesky(_noisy_gram(k, X, noise, jitter), jitter=0.0)
 
 
 def _factor_and_density(A, y):
@@ -130,9 +136,7 @@ def log_marginal_likelihood(
     if isinstance(solver, CG):
         jitter = default_jitter(X.dtype) if jitter is None else jitter
         return iterative_log_marginal_likelihood(k, X, y, noise, jitter, solver)
-    K = gram(k, X)
-    jitter = default_jitter(K.dtype) if jitter is None else jitter
-    return _gaussian_log_density(K + (noise + jitter) * jnp.eye(X.shape[0], dtype=K.dtype), y)
+    return _gaussian_log_density(_noisy_gram(k, X, noise, jitter), y)
 
 
 def gp_posterior(
