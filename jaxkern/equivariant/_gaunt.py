@@ -1,12 +1,16 @@
-r"""Gaunt coefficients and the Gaunt tensor product by 2D FFT on the sphere's torus.
+r"""Gaunt coefficients and the Gaunt tensor product on the sphere's torus grid.
 
 The Gaunt tensor product of two spherical-harmonic expansions is the expansion of their
 pointwise product,
 $$(x \otimes_G y)_{l_3 m_3} = \sum G^{l_3 m_3}_{l_1 m_1, l_2 m_2}\, x_{l_1 m_1} y_{l_2 m_2},
 \qquad G^{l_3 m_3}_{l_1 m_1, l_2 m_2} = \int_{S^2} Y_{l_1 m_1} Y_{l_2 m_2} Y_{l_3 m_3}\,d\Omega.$$
 Written directly it costs $O(L^6)$. In the 2D Fourier basis of the torus the pointwise product
-is a convolution, done here by zero-padded FFTs: $O(L^3)$ for the two basis changes and
-$O(L^2 \log L)$ for the FFTs (Luo, Chen & Zhang, ICLR 2024).
+is a convolution (Luo, Chen & Zhang, ICLR 2024), and by the convolution theorem a pointwise
+product on an $O(L) \times O(L)$ torus grid: $O(L^3)$ for the basis changes, which are sparse
+(order $m$ reaches only the $\phi$ frequency $|m|$, and the $\theta$ tables are per $|m|$), and
+$O(L^2)$ for the product. The $\phi$ transforms are real DFT matrices rather than FFT calls:
+at these lengths ($4L + 1$ points) one matrix product over the whole batch is several times
+faster on CPU than a batch of short FFTs.
 """
 
 from __future__ import annotations
@@ -19,13 +23,7 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
 from .._validation import check_int
-from ._fourier import (
-    as_coefficients,
-    back_table,
-    forward_table,
-    gather_index,
-    scatter_index,
-)
+from ._fourier import as_coefficients, back_table
 from ._harmonics import check_lmax, degree_of, real_harmonics, sphere_quadrature
 
 
@@ -73,35 +71,92 @@ def gaunt_coefficients(lmax1: int, lmax2: int, lmax3: int) -> np.ndarray:
     return _gaunt_table(int(lmax1), int(lmax2), int(lmax3))
 
 
+# The product on the torus grid. Rows theta_j = pi j / h (h = umax + 1, j = 0..h: the rows
+# `analysis_table` reads) and points phi_p = 2 pi p / n, with the batch on the minor axis so
+# that every stage is one canonical batched matrix product over the whole batch.
+#
+# Two reflections halve the grid twice. A coefficient x_{lm} is in class (b, a), b = [m < 0]
+# and a = (l + |m|) % 2, and Y_{lm}(theta, -phi) = (-1)^b Y_{lm}, Y_{lm}(pi - theta, phi) =
+# (-1)^a Y_{lm}. Each class part of a function is known on the whole grid from the rows
+# j <= h / 2 and the points p <= n / 2 (its parities give the mirrored ones), and the classes
+# multiply as Z2 x Z2: (f g)_{ba} = sum_{b'a'} f_{b'a'} g_{b b', a a'} (b b' = b xor b'). So
+# the synthesis, the pointwise product and the analysis all run on a quarter of the grid, the
+# phi transforms as real cosine and sine matrices (the sparse SH -> Fourier change of basis:
+# order m reaches phi frequency |m| only, and the theta tables are per |m| and parity).
+
+
+def _theta_rows(umax: int) -> tuple[int, int]:
+    """(h, rows): theta_j = pi j / h for j < rows; row h - j mirrors row j."""
+    return umax + 1, (umax + 1) // 2 + 1
+
+
+def _phi_points(umax: int, lmax_out: int) -> int:
+    """The odd number n of phi points: n > umax + lmax_out, so that no frequency of a product
+    of phi degree umax aliases onto the orders <= lmax_out."""
+    n = umax + lmax_out + 1
+    return n + 1 - n % 2
+
+
 @functools.cache
-def fft_size(n: int) -> int:
-    """The smallest 2^a 3^b 5^c >= n, a fast FFT length."""
-    m = n
-    while True:
-        k = m
-        for p in (2, 3, 5):
-            while k % p == 0:
-                k //= p
-        if k == 1:
-            return m
-        m += 1
-
-
-def _theta(n: int) -> np.ndarray:
-    return 2 * np.pi * np.arange(n) / n
+def class_index(lmax: int) -> np.ndarray:
+    """[b, k, a, i]: the flat index of x_{l, m} with |m| = k, m < 0 iff b, l = k + a + 2 i;
+    (lmax+1)**2 (an appended zero) where there is none."""
+    none = (lmax + 1) ** 2
+    index = np.full((2, lmax + 1, 2, lmax // 2 + 1), none)
+    for b in range(2):
+        for k in range(b, lmax + 1):
+            for a in range(2):
+                for i, ell in enumerate(range(k + a, lmax + 1, 2)):
+                    index[b, k, a, i] = ell * ell + ell + (-k if b else k)
+    index.setflags(write=False)
+    return index
 
 
 @functools.cache
-def synthesis_table(lmax: int, n: int) -> np.ndarray:
-    """[k, l, j]: the forward Fourier table composed with the inverse DFT in theta, at the
-    rows theta_j = 2 pi j / n, j = 0..n/2 (the torus symmetry makes the other rows redundant).
+def output_index(lmax: int) -> np.ndarray:
+    """For each flat (l, m): its place in a flattened [b, k, a, i] array (`class_index`)."""
+    index = class_index(lmax).reshape(-1)
+    place = np.zeros((lmax + 1) ** 2, np.int64)
+    valid = index < (lmax + 1) ** 2
+    place[index[valid]] = np.flatnonzero(valid)
+    return place
 
-    Real, since each theta part t_lk(theta) is a real function.
-    """
-    u = np.arange(-lmax, lmax + 1)
-    table = np.einsum("klu,ju->klj", forward_table(lmax),
-                      np.exp(1j * np.outer(_theta(n)[: n // 2 + 1], u)))
-    return np.ascontiguousarray(table.real)
+
+@functools.cache
+def theta_synthesis(lmax: int, umax: int) -> np.ndarray:
+    """[b, k, a, j, i]: $t_{lk}(\\theta_j)$ for l = k + a + 2 i, the theta part of
+    $Y_{l,\\pm k}$, on the first rows of the grid (zero where l > lmax)."""
+    h, rows = _theta_rows(umax)
+    theta = np.pi * np.arange(rows) / h
+    # At (sin t, 0, cos t) the azimuth is 0, so Y_{l,k} (k >= 0) is t_{lk}(t).
+    values = np.stack(real_harmonics(np.sin(theta), np.zeros(rows), np.cos(theta), lmax,
+                                     xp=np), -1)
+    values = np.concatenate([values, np.zeros((rows, 1))], axis=-1)
+    index = class_index(lmax)
+    t = np.moveaxis(values[:, index[0]], 0, -2)  # [k, a, j, i]
+    present = (index < (lmax + 1) ** 2)[..., None, :]
+    return np.ascontiguousarray(np.where(present, t[None], 0.0))
+
+
+@functools.cache
+def phi_synthesis(lmax: int, n: int) -> np.ndarray:
+    """[b, p, k]: cos(k phi_p) (b = 0) and sin(k phi_p) (b = 1) for p <= n / 2."""
+    angle = 2 * np.pi * np.outer(np.arange((n + 1) // 2), np.arange(lmax + 1)) / n
+    return np.stack([np.cos(angle), np.sin(angle)])
+
+
+@functools.cache
+def phi_analysis(lmax: int, n: int) -> np.ndarray:
+    """[b, k, p]: twice the cosine (b = 0) and sine (b = 1) coefficient of order k of the
+    even / odd part of a function of phi given at p <= n / 2 (points p and n - p folded).
+
+    The factor 2 is the real form of $c_{lk} = 2\\,\\mathrm{Re}\\,S_{kl}$, $c_{l,-k} =
+    -2\\,\\mathrm{Im}\\,S_{kl}$ (`_fourier`); `theta_analysis` is the torus table S."""
+    points = (n + 1) // 2
+    angle = 2 * np.pi * np.outer(np.arange(lmax + 1), np.arange(points)) / n
+    weight = np.full(points, 4.0 / n)
+    weight[0] = 2.0 / n
+    return np.stack([np.cos(angle) * weight, np.sin(angle) * weight])
 
 
 @functools.cache
@@ -113,8 +168,9 @@ def analysis_table(lmax: int, umax: int, n: int) -> np.ndarray:
     n - j is (-1)^k times that of row j, and rows past n/2 fold into their mirror rows.
     """
     u = np.arange(-umax, umax + 1)
+    theta = 2 * np.pi * np.arange(n) / n
     omega = np.einsum("klu,ju->klj", back_table(lmax, umax),
-                      np.exp(-1j * np.outer(_theta(n), u))).real / n
+                      np.exp(-1j * np.outer(theta, u))).real / n
     half = n // 2
     folded = omega[..., : half + 1].copy()
     sign = (-1.0) ** np.arange(lmax + 1)
@@ -122,39 +178,84 @@ def analysis_table(lmax: int, umax: int, n: int) -> np.ndarray:
     return folded
 
 
-def torus_values(
-    x: Float[Array, "*batch n"], lmax: int, n_theta: int, n_phi: int
-) -> Float[Array, "*batch rows n_phi"]:
-    """The function with coefficients `x` on the torus grid rows theta_j = 2 pi j / n_theta,
-    j = 0..n_theta/2, and n_phi equispaced phi (phi by a real inverse FFT)."""
-    pos, neg = gather_index(lmax)
-    padded = jnp.concatenate([x, jnp.zeros(x.shape[:-1] + (1,), x.dtype)], axis=-1)
-    # exp(i k phi) coefficient (c_{l,k} - i c_{l,-k}) / 2: real and imaginary parts apart.
-    parts = jnp.stack([padded[..., pos], -padded[..., neg]], axis=-3)
-    table = jnp.asarray(synthesis_table(lmax, n_theta), dtype=x.dtype)
-    a = jnp.einsum("...skl,klj->...sjk", parts, table)
-    spec = jax.lax.complex(a[..., 0, :, :], a[..., 1, :, :])
-    pad = [(0, 0)] * (spec.ndim - 1) + [(0, n_phi // 2 - lmax)]
-    return jnp.fft.irfft(jnp.pad(spec, pad), n=n_phi, norm="forward")
+@functools.cache
+def theta_analysis(lmax: int, umax: int) -> np.ndarray:
+    """[b, k, a, i, j]: `analysis_table` folded onto the first rows by the z parity a.
+
+    The projection onto t_{lk} annihilates the part of the other parity, and the part of
+    parity a at row h - j is (-1)^a times that at row j, so row h - j folds onto row j."""
+    h, rows = _theta_rows(umax)
+    table = analysis_table(lmax, umax, 2 * h)  # [k, l, j], j = 0..h
+    degrees = np.arange(lmax + 1)
+    sign = (-1.0) ** (degrees[:, None] + degrees[None, :])
+    j = np.arange(rows)
+    mirror = h - j
+    folded = table[..., j] + np.where(mirror != j, sign[..., None] * table[..., mirror], 0.0)
+    out = np.zeros((2, lmax + 1, 2, lmax // 2 + 1, rows))
+    for b in range(2):
+        for k in range(b, lmax + 1):
+            for a in range(2):
+                for i, ell in enumerate(range(k + a, lmax + 1, 2)):
+                    out[b, k, a, i] = folded[k, ell]
+    return out
 
 
-def torus_to_sh(
-    values: Float[Array, "*batch rows n_phi"], umax: int, lmax: int, n_theta: int
-) -> Float[Array, "*batch n"]:
-    """Coefficients up to `lmax` of a torus function of theta frequency at most `umax`,
-    given on the rows of `torus_values` (phi by a real FFT)."""
-    spec = jnp.fft.rfft(values, norm="forward")[..., : lmax + 1]
-    parts = jnp.stack([jnp.real(spec), -jnp.imag(spec)], axis=-3)
-    table = jnp.asarray(analysis_table(lmax, umax, n_theta), dtype=values.dtype)
-    s = 2 * jnp.einsum("...sjk,klj->...skl", parts, table)
-    return s.reshape(s.shape[:-3] + (-1,))[..., scatter_index(lmax)]
+def grid_values(
+    x: Float[Array, "n batch"], lmax: int, umax: int, n: int
+) -> Float[Array, "2 points 2 rows batch"]:
+    """The four class parts [b, p, a, j, batch] of the function with coefficients `x` (one
+    column per batch element) on the quarter grid."""
+    padded = jnp.concatenate([x, jnp.zeros((1,) + x.shape[1:], x.dtype)])
+    parts = padded[class_index(lmax)]  # [b, k, a, i, batch]
+    theta = jnp.asarray(theta_synthesis(lmax, umax), x.dtype)
+    phi = jnp.asarray(phi_synthesis(lmax, n), x.dtype)
+    rows = jnp.einsum("bkaji,bkaiz->bkajz", theta, parts)
+    return jnp.einsum("bpk,bkajz->bpajz", phi, rows)
 
 
-def grid_sizes(umax: int, lmax_out: int) -> tuple[int, int]:
-    """(n_theta, n_phi) for an exact product of theta/phi frequency `umax` projected to
-    `lmax_out`: n_theta even and > 2 umax; n_phi > umax + lmax_out (no aliasing below
-    lmax_out) and > 2 lmax_out."""
-    return 2 * umax + 2, fft_size(max(umax, lmax_out) + lmax_out + 1)
+def class_product(f: Array, g: Array) -> Array:
+    """The class parts [b, p, a, ...] of the pointwise product of two functions."""
+    return jnp.stack([
+        jnp.stack([sum(f[b1, :, a1] * g[b ^ b1, :, a ^ a1] for b1 in range(2) for a1 in range(2))
+                   for a in range(2)], axis=1)
+        for b in range(2)
+    ])
+
+
+def grid_coefficients(
+    values: Float[Array, "2 points 2 rows batch"], lmax: int, umax: int, n: int
+) -> Float[Array, "n3 batch"]:
+    """Coefficients up to `lmax` (one column per batch element) of a function of theta and
+    phi degree at most `umax`, given by its class parts on the quarter grid."""
+    phi = jnp.asarray(phi_analysis(lmax, n), values.dtype)
+    theta = jnp.asarray(theta_analysis(lmax, umax), values.dtype)
+    rows = jnp.einsum("bkp,bpajz->bkajz", phi, values)
+    c = jnp.einsum("bkaij,bkajz->bkaiz", theta, rows)
+    return c.reshape((-1,) + c.shape[4:])[output_index(lmax)]
+
+
+# Batch elements per step: the whole pipeline of a step stays in cache (about 128 KiB of grid
+# values per operand), which on CPU is worth more than one large matrix product per stage.
+_CHUNK_BYTES = 1 << 17
+
+
+def _chunk_size(grid: int, dtype) -> int:
+    return max(16, _CHUNK_BYTES // (grid * jnp.dtype(dtype).itemsize))
+
+
+def _map_batch(core, arrays: tuple, chunk: int) -> Array:
+    """`core` (arrays with one shared leading batch axis -> one array) over chunks of at most
+    `chunk` batch elements, one `lax.map` step per chunk."""
+    batch = arrays[0].shape[0]
+    if batch <= chunk:
+        return core(*arrays)
+    steps = -(-batch // chunk)
+    size = -(-batch // steps)
+    pad = steps * size - batch
+    stacked = tuple(jnp.pad(a, [(0, pad)] + [(0, 0)] * (a.ndim - 1))
+                    .reshape((steps, size) + a.shape[1:]) for a in arrays)
+    out = jax.lax.map(lambda chunk_arrays: core(*chunk_arrays), stacked)
+    return out.reshape((steps * size,) + out.shape[2:])[:batch]
 
 
 def _broadcast(x, y) -> tuple:
@@ -184,10 +285,11 @@ def gaunt_product(
       (x \otimes_G y)_k = \sum_{ij} G_{ijk}\, x_i\, y_j,$$
     with $\Pi_{L_3}$ the projection onto degrees $\le L_3$. Equivariant:
     $(D x) \otimes_G (D y) = D (x \otimes_G y)$ for the Wigner-D matrix $D$ of any rotation.
-    `method="fft"` converts both inputs to 2D Fourier coefficients on the $(\theta, \phi)$
-    torus ($O(L^3)$), multiplies on a zero-padded FFT grid (the convolution of the two
-    spectra) and projects back ($O(L^3)$); `method="direct"` contracts with the dense Gaunt
-    table ($O(L^6)$, a reference for small $L$).
+    `method="fft"` (the Fourier route) carries both inputs to a grid on the $(\theta, \phi)$
+    torus ($O(L^3)$: per-order tables in $\theta$, real DFT matrices in $\phi$), multiplies
+    there (the 2D convolution of the two Fourier spectra, by the convolution theorem) and
+    projects back exactly ($O(L^3)$); `method="direct"` contracts with the dense Gaunt table
+    ($O(L^6)$, a reference for small $L$).
 
     **Arguments:**
 
@@ -226,9 +328,19 @@ def gaunt_product(
 @functools.partial(jax.jit, static_argnums=(2, 3, 4))
 def _fft_product(x, y, lmax1: int, lmax2: int, lmax_out: int):
     umax = lmax1 + lmax2
-    n_theta, n_phi = grid_sizes(umax, lmax_out)
-    values = torus_values(x, lmax1, n_theta, n_phi) * torus_values(y, lmax2, n_theta, n_phi)
-    return torus_to_sh(values, umax, lmax_out, n_theta)
+    lmax_eff = min(lmax_out, umax)  # the product has no degree above umax
+    n = _phi_points(umax, lmax_eff)
+
+    def core(a, b):
+        values = class_product(grid_values(a.T, lmax1, umax, n), grid_values(b.T, lmax2, umax, n))
+        return grid_coefficients(values, lmax_eff, umax, n).T
+
+    batch = x.shape[:-1]
+    grid = 4 * ((n + 1) // 2) * _theta_rows(umax)[1]
+    out = _map_batch(core, (x.reshape(-1, x.shape[-1]), y.reshape(-1, y.shape[-1])),
+                     _chunk_size(grid, x.dtype))
+    out = jnp.pad(out, [(0, 0), (0, (lmax_out + 1) ** 2 - out.shape[-1])])
+    return out.reshape(batch + out.shape[-1:])
 
 
 def gaunt_powers(
@@ -238,7 +350,7 @@ def gaunt_powers(
 
     $x^{\otimes_G \nu}$ is the expansion of $f^\nu$, $f = \sum x_{lm} Y_{lm}$: the many-body
     interaction of the paper, a $\nu$-fold repeated convolution in the Fourier basis that is a
-    pointwise power on one FFT grid large enough for degree $\nu L$. One forward and one
+    pointwise power on one torus grid large enough for degree $\nu L$. One forward and one
     backward basis change serve all powers, so the cost is $O(\nu L^3)$ rather than the
     $O(L^{3\nu})$-and-more of nested Clebsch–Gordan products.
 
@@ -271,9 +383,20 @@ def gaunt_powers(
 @functools.partial(jax.jit, static_argnums=(1, 2, 3))
 def _powers(x, lmax: int, max_power: int, lmax_out: int):
     umax = max_power * lmax
-    n_theta, n_phi = grid_sizes(umax, lmax_out)
-    values = torus_values(x, lmax, n_theta, n_phi)
-    powers = [values]
-    for _ in range(max_power - 1):
-        powers.append(powers[-1] * values)
-    return torus_to_sh(jnp.stack(powers, axis=-3), umax, lmax_out, n_theta)
+    lmax_eff = min(lmax_out, umax)
+    n = _phi_points(umax, lmax_eff)
+
+    def core(a):
+        values = grid_values(a.T, lmax, umax, n)
+        powers = [values]
+        for _ in range(max_power - 1):
+            powers.append(class_product(powers[-1], values))
+        stacked = jnp.stack(powers, axis=-2)  # [b, p, a, j, power, batch]
+        c = grid_coefficients(stacked.reshape(stacked.shape[:4] + (-1,)), lmax_eff, umax, n)
+        return jnp.transpose(c.reshape(c.shape[0], max_power, -1), (2, 1, 0))
+
+    batch = x.shape[:-1]
+    grid = 4 * ((n + 1) // 2) * _theta_rows(umax)[1] * max_power
+    out = _map_batch(core, (x.reshape(-1, x.shape[-1]),), _chunk_size(grid, x.dtype))
+    out = jnp.pad(out, [(0, 0), (0, 0), (0, (lmax_out + 1) ** 2 - out.shape[-1])])
+    return out.reshape(batch + out.shape[-2:])
