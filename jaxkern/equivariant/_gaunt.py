@@ -20,6 +20,7 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.custom_derivatives import SymbolicZero
 from jaxtyping import Array, ArrayLike, Float
 
 from .._validation import check_int
@@ -236,6 +237,8 @@ def grid_coefficients(
 
 # Batch elements per step: the whole pipeline of a step stays in cache (about 128 KiB of grid
 # values per operand), which on CPU is worth more than one large matrix product per stage.
+# Derivatives run in one step: reverse mode through a `lax.map` of many small steps (stacked
+# residuals, transposed small products) is several times slower than through one step.
 _CHUNK_BYTES = 1 << 17
 
 
@@ -243,11 +246,11 @@ def _chunk_size(grid: int, dtype) -> int:
     return max(16, _CHUNK_BYTES // (grid * jnp.dtype(dtype).itemsize))
 
 
-def _map_batch(core, arrays: tuple, chunk: int) -> Array:
+def _map_batch(core, arrays: tuple, chunk: int | None) -> Array:
     """`core` (arrays with one shared leading batch axis -> one array) over chunks of at most
-    `chunk` batch elements, one `lax.map` step per chunk."""
+    `chunk` batch elements, one `lax.map` step per chunk (None: one step)."""
     batch = arrays[0].shape[0]
-    if batch <= chunk:
+    if chunk is None or batch <= chunk:
         return core(*arrays)
     steps = -(-batch // chunk)
     size = -(-batch // steps)
@@ -324,9 +327,7 @@ def gaunt_product(
     return _fft_product(x, y, lmax1, lmax2, lmax_out)
 
 
-# Jitted (static degrees) so that an eager call compiles once instead of op by op.
-@functools.partial(jax.jit, static_argnums=(2, 3, 4))
-def _fft_product(x, y, lmax1: int, lmax2: int, lmax_out: int):
+def _product_core(x, y, lmax1: int, lmax2: int, lmax_out: int, chunked: bool):
     umax = lmax1 + lmax2
     lmax_eff = min(lmax_out, umax)  # the product has no degree above umax
     n = _phi_points(umax, lmax_eff)
@@ -338,9 +339,29 @@ def _fft_product(x, y, lmax1: int, lmax2: int, lmax_out: int):
     batch = x.shape[:-1]
     grid = 4 * ((n + 1) // 2) * _theta_rows(umax)[1]
     out = _map_batch(core, (x.reshape(-1, x.shape[-1]), y.reshape(-1, y.shape[-1])),
-                     _chunk_size(grid, x.dtype))
+                     _chunk_size(grid, x.dtype) if chunked else None)
     out = jnp.pad(out, [(0, 0), (0, (lmax_out + 1) ** 2 - out.shape[-1])])
     return out.reshape(batch + out.shape[-1:])
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3, 4))
+def _product(x, y, lmax1: int, lmax2: int, lmax_out: int):
+    return _product_core(x, y, lmax1, lmax2, lmax_out, chunked=True)
+
+
+@functools.partial(_product.defjvp, symbolic_zeros=True)
+def _product_jvp(lmax1, lmax2, lmax_out, primals, tangents):
+    # Bilinear: d(x y) = dx y + x dy, each term one product, in one step (see _CHUNK_BYTES).
+    (x, y), (dx, dy) = primals, tangents
+    out = _product(x, y, lmax1, lmax2, lmax_out)
+    terms = [_product_core(a, b, lmax1, lmax2, lmax_out, chunked=False)
+             for a, b in ((dx, y), (x, dy)) if not isinstance(a, SymbolicZero)
+             and not isinstance(b, SymbolicZero)]
+    return out, sum(terms[1:], terms[0]) if terms else jnp.zeros_like(out)
+
+
+# Jitted (static degrees) so that an eager call compiles once instead of op by op.
+_fft_product = jax.jit(_product, static_argnums=(2, 3, 4))
 
 
 def gaunt_powers(
@@ -380,8 +401,7 @@ def gaunt_powers(
     return _powers(x, lmax, max_power, lmax_out)
 
 
-@functools.partial(jax.jit, static_argnums=(1, 2, 3))
-def _powers(x, lmax: int, max_power: int, lmax_out: int):
+def _powers_core(x, lmax: int, max_power: int, lmax_out: int, chunked: bool):
     umax = max_power * lmax
     lmax_eff = min(lmax_out, umax)
     n = _phi_points(umax, lmax_eff)
@@ -397,6 +417,24 @@ def _powers(x, lmax: int, max_power: int, lmax_out: int):
 
     batch = x.shape[:-1]
     grid = 4 * ((n + 1) // 2) * _theta_rows(umax)[1] * max_power
-    out = _map_batch(core, (x.reshape(-1, x.shape[-1]),), _chunk_size(grid, x.dtype))
+    out = _map_batch(core, (x.reshape(-1, x.shape[-1]),),
+                     _chunk_size(grid, x.dtype) if chunked else None)
     out = jnp.pad(out, [(0, 0), (0, 0), (0, (lmax_out + 1) ** 2 - out.shape[-1])])
     return out.reshape(batch + out.shape[-2:])
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1, 2, 3))
+def _powers_impl(x, lmax: int, max_power: int, lmax_out: int):
+    return _powers_core(x, lmax, max_power, lmax_out, chunked=True)
+
+
+@_powers_impl.defjvp
+def _powers_jvp(lmax, max_power, lmax_out, primals, tangents):
+    # The tangent of the same computation in one step (see _CHUNK_BYTES).
+    _, tangent = jax.jvp(functools.partial(_powers_core, lmax=lmax, max_power=max_power,
+                                           lmax_out=lmax_out, chunked=False),
+                         primals, tangents)
+    return _powers_impl(*primals, lmax, max_power, lmax_out), tangent
+
+
+_powers = jax.jit(_powers_impl, static_argnums=(1, 2, 3))
