@@ -1,5 +1,5 @@
 """Floor 0 linear algebra: jittered Cholesky, structured solves, blocking and row-sharding,
-M-FAC inverse-Fisher products."""
+M-FAC inverse-Fisher products, Krylov recycling (GCRO-DR, deflated CG)."""
 
 from .._validation import default_jitter as default_jitter
 from ._blocking import into_blocks as into_blocks
@@ -48,6 +48,13 @@ from ._pivoted import woodbury_logdet as woodbury_logdet
 from ._pivoted import woodbury_preconditioner as woodbury_preconditioner
 from ._pivoted import woodbury_sample as woodbury_sample
 from ._pivoted import woodbury_solve as woodbury_solve
+from ._recycle import RecycledSolve as RecycledSolve
+from ._recycle import RecycleSpace as RecycleSpace
+from ._recycle import SequenceSolve as SequenceSolve
+from ._recycle import deflated_cg as deflated_cg
+from ._recycle import gcrodr as gcrodr
+from ._recycle import greedy_order as greedy_order
+from ._recycle import solve_sequence as solve_sequence
 from ._small import small_solve as small_solve
 
 __all__ = [
@@ -59,7 +66,10 @@ __all__ = [
     "PartialCholesky",
     "MFACDynamic",
     "MFACStatic",
+    "RecycleSpace",
+    "RecycledSolve",
     "RitzPairs",
+    "SequenceSolve",
     "SpectralDensity",
     "TraceEstimate",
     "Tridiagonals",
@@ -67,8 +77,11 @@ __all__ = [
     "apply_along_axes",
     "batched_cg",
     "cg",
+    "deflated_cg",
     "default_jitter",
     "fixed_cg",
+    "gcrodr",
+    "greedy_order",
     "into_blocks",
     "jittered_cholesky",
     "kron_cholesky",
@@ -93,6 +106,7 @@ __all__ = [
     "slq_logdet",
     "small_solve",
     "smoothed_density",
+    "solve_sequence",
     "spectral_density",
     "stochastic_trace",
     "woodbury_logdet",
