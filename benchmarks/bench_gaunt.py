@@ -9,10 +9,15 @@ Batch 1024, float32, all in one process. Each contender maps two coefficient bat
 - `e3nn_full`: e3nn-jax `tensor_product` (every Clebsch–Gordan path, both parities), the
   general product the Gaunt product replaces; its compile time grows steeply with lmax.
 
-Compile time is the first call of a fresh `jax.jit` minus one run (`_harness.time_call`).
+Compile time is the first call of a fresh `jax.jit` minus the median run. The runs are
+interleaved: every round times a few calls of each contender in turn, so that a burst of load
+on a shared machine lands on all of them instead of on whichever was being timed.
 """
 
 from __future__ import annotations
+
+import statistics
+import time
 
 import jax
 import jax.numpy as jnp
@@ -56,19 +61,43 @@ def _contenders(lmax: int, full_lmax: int):
     return out
 
 
+def _interleaved(fns: dict, args: tuple, *, rounds: int, calls: int) -> dict[str, dict]:
+    """Per contender: `median_s` and `min_s` over `rounds` x `calls` runs taken in turns, and
+    `compile_s` (first call minus median) with JAX's own account, `jax_compile_s`."""
+    first, jax_compile, runs = {}, {}, {name: [] for name in fns}
+    for name, fn in fns.items():
+        with _harness.compile_time() as account:
+            start = time.perf_counter()
+            _harness.block(fn(*args))
+            first[name] = time.perf_counter() - start
+        jax_compile[name] = account["compile_s"]
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            for _ in range(calls):
+                start = time.perf_counter()
+                _harness.block(fn(*args))
+                runs[name].append(time.perf_counter() - start)
+    out = {}
+    for name, times in runs.items():
+        median = statistics.median(times)
+        out[name] = {"median_s": median, "min_s": min(times),
+                     "compile_s": max(first[name] - median, 0.0),
+                     "jax_compile_s": jax_compile[name], "repeats": len(times)}
+    return out
+
+
 def run(quick: bool) -> dict:
     lmaxes = [2] if quick else [2, 4, 6, 8, 12]
     full_lmax = 2 if quick else 8
-    repeats = 3 if quick else 7
+    rounds, calls = (3, 3) if quick else (7, 5)
     rows = []
     for lmax in lmaxes:
         x, y = _inputs(lmax)
         row = {"lmax": lmax, "batch": BATCH}
-        times = {}
-        for name, fn in _contenders(lmax, full_lmax).items():
-            times[name] = _harness.time_call(lambda fn=fn: fn(x, y), repeats=repeats)
-            row[f"{name}_ms"] = 1e3 * times[name]["median_s"]
-            row[f"{name}_compile_s"] = times[name]["compile_s"]
+        times = _interleaved(_contenders(lmax, full_lmax), (x, y), rounds=rounds, calls=calls)
+        for name, t in times.items():
+            row[f"{name}_ms"] = 1e3 * t["median_s"]
+            row[f"{name}_compile_s"] = t["compile_s"]
         row["speedup_vs_grid"] = _harness.ratio(times["e3nn_grid"], times["gaunt"])
         if "e3nn_full" in times:
             row["speedup_vs_full"] = _harness.ratio(times["e3nn_full"], times["gaunt"])
@@ -81,6 +110,7 @@ def run(quick: bool) -> dict:
     print(_harness.table(rows, columns))
     return {
         "description": "Gaunt product of two degree-lmax batches to degree 2 lmax, float32, "
-                       f"batch {BATCH}; e3nn_full only up to lmax {full_lmax} (compile time).",
+                       f"batch {BATCH}; e3nn_full only up to lmax {full_lmax} (compile time); "
+                       f"medians of {rounds} x {calls} interleaved runs.",
         "rows": rows,
     }
