@@ -130,7 +130,8 @@ def _run(p, family, steps):
         "problem": p["name"],
         "kernel": family,
         "grid": "x".join(str(a.shape[0]) for a in p["axes"]),
-        "steps": int(sol.losses.shape[0]),  # taken: the fit stops once a chunk accepts none
+        "steps": int(sol.losses.shape[0]),  # taken: the fit stops at the first step without
+        "stop": sol.message,  # progress ("no decrease", "tol reached") or at its cap
         "max_steps": steps,
         # mixture components per axis after pruning (of 30 fitted)
         "components": "x".join(str(getattr(k, "num_components", "-")) for k in sol.kernels),

@@ -5,7 +5,8 @@ Where things live, maths first: `_derivatives.py` (derivative Gram matrices of a
 derivative operators $G K^{-1}$ and `grid_derivatives`), `_precondition.py` (fast
 diagonalisation), `_collocation.py` (Newton–GMRES for the grid values and the objective $J$),
 `_mixture.py` (the initial mixture kernels), `_solve.py` (the fit, on `jaxkern.optim.minimize`),
-`_prune.py` (dropping faint mixture components), `_predict.py` (the posterior mean off the
+`_prune.py` (dropping faint mixture components), `_resolution.py` (the residual between the
+grid points, which flags under-resolved grids), `_predict.py` (the posterior mean off the
 grid), `_solution.py` (`PDESolution`) and `_problem.py` (argument checks).
 """
 
@@ -16,12 +17,14 @@ from ._operators import grid_derivatives as grid_derivatives
 from ._predict import predict as predict
 from ._predict import predict_grid as predict_grid
 from ._prune import prune as prune
+from ._resolution import UnderResolvedWarning as UnderResolvedWarning
 from ._solution import PDESolution as PDESolution
 from ._solve import solve as solve
 
 __all__ = [
     "GridDerivatives",
     "PDESolution",
+    "UnderResolvedWarning",
     "derivative_gram",
     "grid_derivatives",
     "mixture_kernels",

@@ -2,6 +2,7 @@ r"""Pruning: drop the mixture components that carry almost nothing of a solution
 
 from __future__ import annotations
 
+import math
 import sys
 
 import equinox as eqx
@@ -16,6 +17,7 @@ from ._mixture import is_mixture
 from ._operators import along, prior_inverse, stationary_gram
 from ._predict import posterior_mean
 from ._problem import Residual, make_problem
+from ._resolution import offgrid_residual
 from ._solution import PDESolution
 
 
@@ -71,7 +73,8 @@ def prune(
     - `progress`: print what pruning did to stderr.
 
     **Returns:** a [`PDESolution`][jaxkern.pde.PDESolution] with the pruned kernels and the
-    new grid values, and the same fit record (`losses`, `num_steps`, ...).
+    new grid values, and the same fit record (`losses`, `num_steps`, `stop_reason`, ...);
+    its `offgrid_residual` is measured again where `solution`'s was measured.
 
     Example:
         >>> import jax.numpy as jnp
@@ -132,7 +135,8 @@ def prune(
         )
     if not accepted:
         return solution
-    return PDESolution(
-        solution.axes, new_U, pruned, solution.losses, jitter, solution.num_steps,
-        solution.converged, solution.message, residual,
-    )
+    pruned = solution.replace(grid_values=new_U, kernels=pruned, residual=residual)
+    if math.isfinite(solution.offgrid_residual):  # measured (by `solve`): measure again
+        indicator = offgrid_residual(pruned.kernels, pruned.axes, new_U, jitter, residual)
+        pruned = pruned.replace(offgrid_residual=indicator)
+    return pruned

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import equinox as eqx
 import jax
 import numpy as np
@@ -38,10 +40,20 @@ class PDESolution(eqx.Module):
     converged: bool = eqx.field(static=True)
     """Whether the fit stopped early (see `message`)."""
     message: str = eqx.field(static=True)
-    """Why the fit stopped (`jaxkern.optim.OptimResult.message`)."""
+    """Why the fit stopped, in short: ``"num_steps reached"``, ``"tol reached"`` (a step
+    lowered $J$ by less than `tol`), ``"no decrease"`` (neither the L-BFGS step nor a fresh
+    steepest-descent step found a lower $J$) or ``"no step accepted"``."""
     residual: Residual | None = eqx.field(static=True)
     """The PDE's residual, which [`prune`][jaxkern.pde.prune] solves again; `None` if not
     given."""
+    stop_reason: str = eqx.field(static=True)
+    """Why the fit stopped, in a sentence with the figures (steps, the last change of $J$)."""
+    offgrid_residual: float = eqx.field(static=True)
+    r"""The under-resolution indicator: the RMS PDE residual of the posterior mean at the
+    midpoints between the grid points, relative to the size of the PDE's terms there (see
+    [`solve`][jaxkern.pde.solve]). Near 1 for a frequency above the grid's Nyquist frequency
+    (solved as its alias); $10^{-7}$ to $10^{-4}$ for resolved fits. NaN where not measured
+    (the residual closes over grid-shaped arrays, or the solution did not come from `solve`)."""
 
     def __init__(
         self,
@@ -55,6 +67,8 @@ class PDESolution(eqx.Module):
         message: str = "",
         residual: Residual | None = None,
         *,
+        stop_reason: str = "",
+        offgrid_residual: float = math.nan,
         jitter: float | None = None,
     ):
         relative_jitter = relative_jitter_argument(relative_jitter, jitter, "PDESolution")
@@ -70,6 +84,19 @@ class PDESolution(eqx.Module):
         self.converged = bool(converged)
         self.message = str(message)
         self.residual = residual
+        self.stop_reason = str(stop_reason)
+        self.offgrid_residual = float(offgrid_residual)
+
+    def replace(self, **changes) -> PDESolution:
+        """A copy with the named fields (`__init__`'s arguments) changed."""
+        fields = dict(
+            axes=self.axes, grid_values=self.grid_values, kernels=self.kernels,
+            losses=self.losses, relative_jitter=self.relative_jitter, num_steps=self.num_steps,
+            converged=self.converged, message=self.message, residual=self.residual,
+            stop_reason=self.stop_reason, offgrid_residual=self.offgrid_residual,
+        )
+        fields.update(changes)
+        return PDESolution(**fields)
 
     @property
     def values(self) -> Array:

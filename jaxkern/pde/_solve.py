@@ -8,8 +8,11 @@ hyperparameters mapped to unconstrained space by the constraints they declare.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
+import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from jaxtyping import Array, Float
 
@@ -28,7 +31,11 @@ from ._problem import (
     relative_jitter_argument,
 )
 from ._prune import prune
+from ._resolution import offgrid_residual, warn_under_resolved
 from ._solution import PDESolution
+
+#: `solve`'s default `tol`: the relative decrease of J in one step below which the fit stops.
+TOL = 1e-9
 
 
 def solve(
@@ -43,6 +50,7 @@ def solve(
     newton_iterations: int = 20,
     newton_tol: float | None = None,
     chunk_size: int = 10,
+    tol: float | None = None,
     prune_tol: float = 1e-3,
     progress: bool | None = None,
     jitter: float | None = None,
@@ -79,9 +87,12 @@ def solve(
       [`jaxkern.optim.minimize`][jaxkern.optim.minimize], each hyperparameter in the
       unconstrained space of the constraint its kernel declares: positive ones (weights,
       lengthscales) in log space, which for the mixture weights is the Jeffreys prior that
-      prunes unused components, and frequencies on a linear scale. A step that does not lower
-      $J$ (a failed line search) is refused and the optimiser's memory cleared
-      (`accept="decrease"`); the fit ends after a chunk of steps with none accepted.
+      prunes unused components, and frequencies on a linear scale. Steps are monotone: where
+      the line search from the L-BFGS memory finds no lower $J$, the same step is tried from
+      a fresh (steepest-descent) start; where that fails too, the fit ends at once
+      (`message="no decrease"`), as it does after a step that lowers $J$ by at most
+      `tol` relative to $\max(1, |J|)$ (`"tol reached"`). `stop_reason` says which, with
+      the figures.
     - $J = +\infty$ where the derivatives of $U^\ast$ break Bernstein's inequality for the
       grid, $\|\partial_d^a U\| \le (\pi / h_d)^a \|U\|$: there the kernels are degenerate
       (derivative operators of unbounded gain, with which $U^\ast \to 0$ meets the PDE and
@@ -90,6 +101,18 @@ def solve(
       whose share of the posterior mean is below `prune_tol` and solves the collocation again
       with the rest, keeping the result only where $J$ stays finite and the posterior mean
       between the grid points moves by less than `prune_tol` (relative).
+    - Last, the PDE residual of the posterior mean is measured at the midpoints between the
+      grid points (derivative kernels against $K^{-1}\mathrm{vec}(U)$), relative to the size
+      of the PDE's terms there (the source $r(0, 0, 0, x)$ and each term's linearised
+      contribution $\tfrac{\partial r}{\partial f} f$, $f \in \{u, \partial_d u,
+      \partial_d^2 u\}$), and stored as `offgrid_residual`. The collocation meets the PDE at
+      the grid points whatever the grid; a frequency above an axis's Nyquist frequency
+      $\pi / h$ is met there by its alias, several times wrong in amplitude, and between the
+      grid points it misses the PDE by about as much as the source (indicator near 1, against
+      $10^{-9}$ to $10^{-4}$ on resolved fits). Above 0.1, `solve` warns
+      ([`UnderResolvedWarning`][jaxkern.pde.UnderResolvedWarning]). The residual must compute
+      its source from the coordinates `X` for this: one that closes over grid-shaped arrays
+      cannot be evaluated between the grid points, and the indicator is NaN.
 
     **Arguments:**
 
@@ -113,6 +136,8 @@ def solve(
       epsilon. Newton also stops where its steps stop shrinking (round-off).
     - `chunk_size`: optimiser steps per compiled chunk. Each chunk starts Newton from the
       last chunk's grid values.
+    - `tol`: the fit stops after a step that lowers $J$ by at most `tol` times
+      $\max(1, |J|)$; default $10^{-9}$ (0 stops only where no step lowers $J$).
     - `prune_tol`: after the fit, mixture components whose share of the solution is below
       this are dropped (see [`prune`][jaxkern.pde.prune]); 0 keeps them all.
     - `progress`: a progress bar over the steps (`None`: only when watched and slow; see
@@ -120,7 +145,8 @@ def solve(
     - `jitter`: deprecated name of `relative_jitter` (same meaning).
 
     **Returns:** a [`PDESolution`][jaxkern.pde.PDESolution] with the fit's record (`losses`,
-    `num_steps`, `converged`, `message`); evaluate it anywhere with
+    `num_steps`, `converged`, `message`, `stop_reason`) and the under-resolution indicator
+    `offgrid_residual`; evaluate it anywhere with
     [`predict`][jaxkern.pde.predict] or [`predict_grid`][jaxkern.pde.predict_grid].
 
     Example:
@@ -153,6 +179,10 @@ def solve(
     check_int("num_steps", num_steps, 0)
     check_int("newton_iterations", newton_iterations, 1)
     check_int("chunk_size", chunk_size, 1)
+    if tol is None:
+        tol = TOL
+    elif not (isinstance(tol, int | float) and 0 <= tol < 1):
+        raise ValueError(f"`tol` must be a number in [0, 1), got {tol!r}.")
     if not 0 <= prune_tol < 1:
         raise ValueError(f"`prune_tol` must be in [0, 1), got {prune_tol!r}.")
     if relative_jitter is None:
@@ -179,14 +209,14 @@ def solve(
         values[:] = [grid_values(raw, args[0])]
         return values[-1], prob
 
-    result = minimize(
-        objective, raw, optimizer=optax.lbfgs() if optimizer is None else optimizer,
-        num_steps=num_steps, args=(values[0], prob), update_args=update_args,
-        accept="decrease", chunk_size=chunk_size, progress=progress, description="pde.solve",
+    fit = _fit(
+        objective, raw, optax.lbfgs() if optimizer is None else optimizer, num_steps, tol,
+        chunk_size, progress, update_args, (values[0], prob),
     )
     solution = PDESolution(
-        axes, values[-1], constrain(result.params, frozen), result.losses, relative_jitter,
-        result.num_steps, result.converged, result.message, residual,
+        axes, values[-1], constrain(fit.params, frozen), fit.losses, relative_jitter,
+        fit.num_steps, fit.message != "num_steps reached", fit.message, residual,
+        stop_reason=fit.stop_reason,
     )
     if num_steps > 0 and prune_tol > 0:
         solution = prune(
@@ -199,5 +229,109 @@ def solve(
             "Newton iterations diverged. Try a larger `relative_jitter`, fewer `num_steps`, or "
             "other initial kernels."
         )
-    return solution
+    indicator = offgrid_residual(
+        solution.kernels, axes, solution.grid_values, solution.relative_jitter, residual
+    )
+    warn_under_resolved(indicator, axes)
+    return solution.replace(offgrid_residual=indicator)
 
+
+
+class _RetryState(NamedTuple):
+    inner: Any  # the wrapped optimiser's state (L-BFGS memory and line search)
+    stuck: jax.Array  # set once neither the memory's step nor a fresh one lowered J
+
+
+def _retry_fresh(
+    inner: optax.GradientTransformationExtraArgs,
+) -> optax.GradientTransformationExtraArgs:
+    r"""`inner` (L-BFGS with a line search), whose failed steps are retried from empty memory.
+
+    A step is kept where the line search lowered the value (finite, not above it). Where the
+    step from the L-BFGS memory does not, the same step is tried once more from a fresh state
+    (steepest descent), inside the same compiled step. Where that fails too, the update is
+    zero and the state is stuck: its later updates are zero without evaluating anything, and
+    it holds the value and gradient of the point, so the next step's value equals this one's
+    and [`minimize`][jaxkern.optim.minimize]'s `tol` ends the chunk after one cheap step.
+    Without this, each later step of the chunk repeated the same failed line search (up to
+    20 evaluations of $J$, a Newton solve and its adjoint each) until a whole chunk had none
+    accepted: the last chunk of a 200 x 200 solve took 455 s of its 864 s.
+    """
+
+    def init(params):
+        return _RetryState(inner.init(params), jnp.asarray(False))
+
+    def update(updates, state, params=None, *, value, grad, value_fn, **extra):
+        def fresh():
+            s = inner.init(params)
+            s = optax.tree_utils.tree_set(s, value=value, grad=grad)
+            return s
+
+        def attempt(carry):
+            i, _, _, _ = carry
+            start = jax.tree.map(lambda a, b: jnp.where(i == 0, a, b), state.inner, fresh())
+            u, s = inner.update(
+                updates, start, params, value=value, grad=grad, value_fn=value_fn, **extra
+            )
+            new_value = optax.tree_utils.tree_get(s, "value")
+            finite = [jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(u)]
+            ok = jnp.isfinite(new_value) & (new_value <= value) & jnp.all(jnp.stack(finite))
+            return i + 1, u, s, ok
+
+        def go(state):
+            zeros = jax.tree.map(jnp.zeros_like, updates)
+            carry = (jnp.asarray(0), zeros, fresh(), jnp.asarray(False))
+            _, u, s, ok = jax.lax.while_loop(
+                lambda c: (c[0] < 2) & ~c[3], attempt, carry
+            )
+            u = jax.tree.map(lambda a: jnp.where(ok, a, jnp.zeros_like(a)), u)
+            s = jax.tree.map(lambda a, b: jnp.where(ok, a, b), s, fresh())
+            return u, _RetryState(s, ~ok)
+
+        def skip(state):
+            return jax.tree.map(jnp.zeros_like, updates), state
+
+        return jax.lax.cond(state.stuck, skip, go, state)
+
+    return optax.GradientTransformationExtraArgs(init, update)
+
+
+class _Fit(NamedTuple):
+    params: Any
+    losses: np.ndarray
+    num_steps: int
+    message: str
+    stop_reason: str
+
+
+def _fit(objective, raw, optimizer, num_steps, tol, chunk_size, progress, update_args, args):
+    """Minimise `objective` from `raw`; the record says why it stopped (see `solve`)."""
+    if num_steps == 0:
+        return _Fit(raw, np.zeros((0,)), 0, "num_steps reached",
+                    "num_steps = 0: the kernels were not fitted")
+    result = minimize(
+        objective, raw, optimizer=_retry_fresh(optax.with_extra_args_support(optimizer)),
+        num_steps=num_steps, args=args, update_args=update_args, accept="decrease", tol=tol,
+        chunk_size=chunk_size, progress=progress, description="pde.solve",
+    )
+    losses, taken = result.losses, result.num_steps
+    if result.message == "tol reached" and taken >= 2 and losses[-1] == losses[-2]:
+        message = "no decrease"
+        reason = (
+            f"no decrease: after {taken - 2} steps, neither the L-BFGS step nor a fresh "
+            f"steepest-descent step found a lower J (line search failed at J = {losses[-1]:.8g})"
+        )
+    elif result.message == "tol reached":
+        message = "tol reached"
+        change = abs(losses[-2] - losses[-1]) / max(1.0, abs(float(losses[-1])))
+        reason = (
+            f"no progress: after {taken - 1} steps, the last step lowered J by {change:.2g} "
+            f"relative, within tol = {tol:g}"
+        )
+    elif result.message == "no step accepted":
+        message = result.message
+        reason = f"no step accepted: every step of the last chunk was refused ({taken} steps)"
+    else:
+        message = result.message
+        reason = f"num_steps reached: {taken} steps, J still decreasing"
+    return _Fit(result.params, losses, taken, message, reason)
