@@ -34,7 +34,6 @@ from typing import NamedTuple
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jax.sharding import NamedSharding, PartitionSpec
 from jaxtyping import Array, Float
 
 from ..kernels import gram, gram_diag, kernel_matvec
@@ -42,7 +41,7 @@ from ..linalg import (
     CGResult,
     batched_cg,
     pivoted_cholesky,
-    row_sharding,
+    replicated,
     woodbury_logdet,
     woodbury_preconditioner,
     woodbury_sample,
@@ -57,18 +56,9 @@ class _Operator(NamedTuple):
     pre: object
 
 
-def _replicated(X):
-    """X itself, or a replicated copy when its rows are sharded (the column side of K)."""
-    sharded = row_sharding(X)
-    if sharded is None:
-        return X
-    mesh, _ = sharded
-    return jax.sharding.reshard(X, NamedSharding(mesh, PartitionSpec()))
-
-
 def _operator(k, X, shift, solver: CG) -> _Operator:
     n = X.shape[0]
-    Xr = _replicated(X)
+    Xr = replicated(X)
 
     def matmat(V):
         return kernel_matvec(k, X, Xr, V, block_size=solver.block_size) + shift * V
@@ -97,11 +87,14 @@ def _solve(op: _Operator, B, solver: CG, throw_columns: int) -> CGResult:
     return res
 
 
-def _slq_from_tridiagonals(tri, weights):
-    """sum_i weights_i e_1^T log(T_i) e_1 / t over the probe columns."""
-    T = (jax.vmap(jnp.diag)(tri.diag) + jax.vmap(lambda e: jnp.diag(e, 1))(tri.offdiag)
-         + jax.vmap(lambda e: jnp.diag(e, -1))(tri.offdiag))
-    theta, S = jnp.linalg.eigh(T)
+def _slq_from_tridiagonals(tri, weights, steps):
+    """weights_i e_1^T log(T_i) e_1 per probe column, from each T_i's leading steps x steps."""
+    diag, offdiag = tri.diag[:, :steps], tri.offdiag[:, : steps - 1]
+    T = (jax.vmap(jnp.diag)(diag) + jax.vmap(lambda e: jnp.diag(e, 1))(offdiag)
+         + jax.vmap(lambda e: jnp.diag(e, -1))(offdiag))
+    # one probe at a time: a batched eigh is a batched LAPACK call, which on XLA:CPU blocks the
+    # intra-op pool that a sharded program's devices share (docs/sharp_bits.md)
+    theta, S = jax.lax.map(jnp.linalg.eigh, T)
     # Ritz values of an SPD operator are positive; clip round-off before the log.
     theta = jnp.maximum(theta, jnp.finfo(theta.dtype).tiny)
     quad = jnp.sum(S[:, 0, :] ** 2 * jnp.log(theta), axis=1)
@@ -118,7 +111,8 @@ def _forward(k, X, y, shift, solver: CG):
     W = op.precond(Z)
     znorm = jnp.sum(Z * W, axis=0)
     probe_tri = type(res.tridiagonals)(res.tridiagonals.diag[1:], res.tridiagonals.offdiag[1:])
-    samples = woodbury_logdet(op.pre) + _slq_from_tridiagonals(probe_tri, znorm)
+    samples = woodbury_logdet(op.pre) + _slq_from_tridiagonals(probe_tri, znorm,
+                                                                 solver.quadrature_steps)
     logdet = jnp.mean(samples)
     value = -0.5 * jnp.dot(y, alpha) - 0.5 * logdet - 0.5 * n * math.log(2 * math.pi)
     return value, (alpha, U, W)
@@ -126,9 +120,12 @@ def _forward(k, X, y, shift, solver: CG):
 
 def _surrogate(k, X, y, shift, alpha, U, W, block_size):
     """A function of the parameters whose gradient is the BBMM gradient estimate."""
+    # CG's iterates come back row-sharded when X is (explicit-axes meshes): gather them, as
+    # kernel_matvec gathers its column side anyway
+    alpha, U, W = replicated(alpha), replicated(U), replicated(W)
     A = jnp.concatenate([alpha[:, None], U], axis=1)
     V = jnp.concatenate([alpha[:, None], W], axis=1)
-    KV = kernel_matvec(k, X, _replicated(X), V, block_size=block_size) + shift * V
+    KV = kernel_matvec(k, X, replicated(X), V, block_size=block_size) + shift * V
     forms = jnp.sum(A * KV, axis=0)
     return -jnp.dot(alpha, y) + 0.5 * forms[0] - 0.5 * jnp.mean(forms[1:])
 

@@ -34,6 +34,12 @@ class CG(eqx.Module):
     - `max_steps`: the most CG iterations.
     - `num_probes`: $t$, Gaussian probes for the log-determinant and trace.
     - `preconditioner_rank`: rank of the pivoted-Cholesky preconditioner (0: none).
+    - `quadrature_steps`: the most Lanczos steps (Gauss nodes) of each probe's tridiagonal that
+      the log-determinant's quadrature reads (a CG run longer than this contributes its first
+      `quadrature_steps` only, as GPyTorch's `max_lanczos_quadrature_iterations`): the
+      quadrature of the smooth $\log$ converges long before the probe's Monte-Carlo error, and
+      the eigendecomposition of the padded `max_steps`-sized tridiagonals would cost
+      $O(t\,\mathrm{max\_steps}^3)$.
     - `block_size`: tile size of `kernel_matvec`.
     - `key`: PRNG key of the probes.
     - `throw`: raise (`eqx.error_if`) if the solve for $y$ (or a test column) has not
@@ -44,6 +50,7 @@ class CG(eqx.Module):
     max_steps: int = eqx.field(static=True, default=1000)
     num_probes: int = eqx.field(static=True, default=16)
     preconditioner_rank: int = eqx.field(static=True, default=15)
+    quadrature_steps: int = eqx.field(static=True, default=100)
     block_size: int = eqx.field(static=True, default=1024)
     key: PRNGKeyArray = eqx.field(default_factory=lambda: jax.random.key(0))
     throw: bool = eqx.field(static=True, default=True)
@@ -53,6 +60,7 @@ class CG(eqx.Module):
         check_int("max_steps", self.max_steps, 1)
         check_int("num_probes", self.num_probes, 1)
         check_int("preconditioner_rank", self.preconditioner_rank, 0)
+        check_int("quadrature_steps", self.quadrature_steps, 1)
         check_int("block_size", self.block_size, 1)
         if not is_prng_key(self.key):
             raise ValueError(f"`key` must be a PRNG key (jax.random.key), got {self.key!r}.")

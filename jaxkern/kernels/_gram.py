@@ -12,7 +12,7 @@ from jax.sharding import PartitionSpec
 from jaxtyping import Array, Float
 
 from .._validation import as_float, check_int, check_length, check_ndim, check_same_last_dim
-from ..linalg import into_blocks, row_sharding
+from ..linalg import into_blocks, replicated, row_sharding
 from ._modules import Kernel
 
 KernelFn = Callable[[Array, Array], Array]
@@ -117,7 +117,7 @@ def kernel_matvec(
     If `X` is a `jax.Array` whose rows are sharded over a 1-D mesh (`NamedSharding` with
     `PartitionSpec(axis)`), each device computes the rows it holds against the whole of `Y`
     (`jax.shard_map`) and the result comes back sharded the same way; the values equal the
-    unsharded call's.
+    unsharded call's. Row-sharded `Y` or `v` are gathered first (each device needs all of them).
 
     **Arguments:**
 
@@ -153,6 +153,7 @@ def kernel_matvec(
         return local(X, Y, v)
     mesh, axis = sharded
     row_spec = PartitionSpec(axis)
+    Y, v = replicated(Y), replicated(v)  # every device's rows meet all of Y and v
     return jax.shard_map(
         local,
         mesh=mesh,

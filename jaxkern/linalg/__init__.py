@@ -3,6 +3,7 @@ M-FAC inverse-Fisher products, Krylov recycling (GCRO-DR, deflated CG)."""
 
 from .._validation import default_jitter as default_jitter
 from ._blocking import into_blocks as into_blocks
+from ._blocking import replicated as replicated
 from ._blocking import row_sharding as row_sharding
 from ._cg import CGResult as CGResult
 from ._cg import Tridiagonals as Tridiagonals
@@ -102,6 +103,7 @@ __all__ = [
     "mfac_inverse_entry",
     "mfac_static",
     "mfac_static_matvec",
+    "replicated",
     "row_sharding",
     "slq_logdet",
     "small_solve",

@@ -35,6 +35,19 @@ def _sharding(X):
     return getattr(X, "sharding", None)
 
 
+def replicated(a: Array) -> Array:
+    """``a`` itself, or a replicated copy when its rows are sharded over a mesh.
+
+    The column side of a row-sharded kernel product (the points $Y$ and the vectors $v$ of
+    $K(X, Y) v$) must be whole on every device; gathering it is the product's one collective.
+    """
+    sharded = row_sharding(a)
+    if sharded is None:
+        return a
+    mesh, _ = sharded
+    return jax.reshard(a, NamedSharding(mesh, PartitionSpec()))
+
+
 def _drop_trivial_sharding(a: Array) -> Array:
     """`a` replicated when it is "sharded" over a one-device explicit mesh.
 
@@ -61,3 +74,29 @@ def row_sharding(X) -> tuple[jax.sharding.Mesh, str | tuple[str, ...]] | None:
     if axis is None or sharding.mesh.size == 1:
         return None
     return sharding.mesh, axis
+
+
+def carry_like_body(body, state):
+    """``state`` resharded as ``body(state)`` comes out, for a `lax.while_loop`'s first carry.
+
+    On an explicit-axes mesh sharding is part of an array's type, and a loop's carry must keep
+    its type: an iterate that starts replicated (a right-hand side) but is updated by row-sharded
+    products would change type in the first step. Elsewhere ``state`` is returned unchanged.
+    """
+    def match(x, o):
+        target = getattr(o, "sharding", None)
+        if not isinstance(target, NamedSharding) or target.mesh.size == 1:
+            return x
+        current = _sharding(x)
+        if isinstance(current, NamedSharding) and current.spec == target.spec:
+            return x
+        return jax.reshard(x, target)
+
+    # a change in one component can move another's (X follows P, which follows R): repeat to
+    # the fixed point, one step per link of the chain
+    for _ in range(len(jax.tree.leaves(state))):
+        matched = jax.tree.map(match, state, jax.eval_shape(body, state))
+        if all(a is b for a, b in zip(jax.tree.leaves(matched), jax.tree.leaves(state))):
+            break
+        state = matched
+    return state

@@ -30,6 +30,7 @@ import numpy as np
 from jaxtyping import Array, Bool, Float, Int
 
 from .._validation import check_int, concrete_or_none
+from ._blocking import carry_like_body
 
 __all__ = ["CGResult", "Tridiagonals", "batched_cg", "cg", "fixed_cg"]
 
@@ -165,7 +166,7 @@ def _mbcg(matmat, B, X0, precond, rtol, atol, max_steps):
             betas=s["betas"].at[k].set(beta),
         )
 
-    s = jax.lax.while_loop(cond, body, state)
+    s = jax.lax.while_loop(cond, body, carry_like_body(body, state))
     converged = (s["rnorm"] <= tol) & ~s["neg"]
     tri = _tridiagonals(s["alphas"], s["betas"], s["iters"], max_steps)
     return CGResult(s["X"], s["rnorm"], s["iters"], converged, s["neg"], tri)

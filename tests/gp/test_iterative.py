@@ -124,11 +124,10 @@ def test_errors():
 @pytest.mark.slow
 def test_sharded_equals_unsharded():
     # 8 host CPU devices need a fresh process: XLA reads the flag once, at start-up. X's rows
-    # sharded over the mesh: kernel_matvec and batched CG over it equal the unsharded calls.
-    # (The CG log marginal likelihood with X sharded on an explicit-axes mesh does not trace
-    # yet: CG's loop carries change sharding; see docs/scalable.md.) Sharding changes the
-    # order of the sums, so the solves run to round-off (a loose CG tolerance would let the
-    # two round-off paths part by about that tolerance).
+    # sharded over the mesh (jax.make_mesh's explicit axes): kernel_matvec, batched CG over it
+    # and the CG log marginal likelihood with its gradient equal the unsharded calls. Sharding
+    # changes the order of the sums, so the solves run to round-off (a loose CG tolerance would
+    # let the two round-off paths part by about that tolerance).
     script = textwrap.dedent("""
         import jax, jax.numpy as jnp, numpy as np
         from jax.sharding import NamedSharding, PartitionSpec as P
@@ -148,6 +147,14 @@ def test_sharded_equals_unsharded():
             lambda V: kernel_matvec(k, X, Y, V, block_size=16) + 0.1 * V, B, rtol=1e-14,
             max_steps=96).solution
         np.testing.assert_allclose(jax.jit(solve)(Xs), solve(X), rtol=tol, atol=tol)
+        from jaxkern.gp import CG, log_marginal_likelihood
+        solver = CG(rtol=1e-14, max_steps=96, num_probes=4)
+        lml = lambda k, X: log_marginal_likelihood(k, X, y, noise=0.1, solver=solver)
+        value_grad = jax.jit(jax.value_and_grad(lml))
+        (v_s, g_s), (v, g) = value_grad(k, Xs), value_grad(k, X)
+        np.testing.assert_allclose(v_s, v, rtol=tol)
+        np.testing.assert_allclose(g_s.lengthscale, g.lengthscale, rtol=tol)
+        np.testing.assert_allclose(g_s.variance, g.variance, rtol=tol)
         print("ok")
     """)
     run_on_eight_host_devices(script, timeout=300)

@@ -116,6 +116,11 @@ def test_sharded_equals_unsharded():
         tol = 1e-12 if X.dtype == jnp.float64 else 1e-5
         np.testing.assert_allclose(eager, plain, rtol=tol, atol=tol)
         np.testing.assert_allclose(jitted, plain, rtol=tol, atol=tol)
+        # a row-sharded column side (Y, v) is gathered: same values, rows sharded as X's
+        Ys, vs = (jax.device_put(a, NamedSharding(mesh, P("data"))) for a in (Y[:40], v[:40]))
+        both = jax.jit(lambda X, Y, v: kernel_matvec(k, X, Y, v, block_size=5))(Xs, Ys, vs)
+        np.testing.assert_allclose(both, kernel_matvec(k, X, Y[:40], v[:40], block_size=5),
+                                   rtol=tol, atol=tol)
         print("ok")
     """)
     run_on_eight_host_devices(script, timeout=300)
