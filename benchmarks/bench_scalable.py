@@ -10,14 +10,18 @@
    CG/Lanczos mode (`fast_computations`, CPU torch, same process) at the same settings:
    probes, preconditioner rank, CG tolerance and iteration cap.
 3. Memory of the CG path at n = 20,000 and 100,000 from XLA's compiled memory account (the
-   Gram matrix at n = 100,000 would take 80 GB); a run at that size is in the full run only
-   when `JAXKERN_BENCH_BIG=1` (the shared 2-core machine cannot afford it).
+   Gram matrix at n = 100,000 would take 80 GB).
+
+`JAXKERN_BENCH_BIG=1 python -m benchmarks.run scalable` runs, after a full run, only the
+n = 20,000 comparison of 2. (CG, the dense Cholesky, GPyTorch; about 15 GB at its peak, which
+is why it is a run of its own) and adds its rows to `results/scalable.json`.
 
 Every number comes from a shared 2-core machine (about 8 engineers); the ratios are the figure.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import time
 
@@ -163,16 +167,21 @@ def _gpytorch_lml(X, y, settings):
     return call
 
 
-def _lml_rows(sizes, repeats, *, with_dense, with_gpytorch) -> list[dict]:
+def _lml_rows(sizes, repeats, *, with_dense, with_gpytorch, with_defaults=True) -> list[dict]:
     from jaxkern.gp import CG, Cholesky
 
     rows = []
     for n in sizes:
         X, y = _data(n)
-        solver = CG(**SETTINGS)
         timings, values = {}, {}
-        call, _, _ = _jaxkern_lml(X, y, solver)
+        call, _, _ = _jaxkern_lml(X, y, CG(**SETTINGS))
         timings["jaxkern CG"], values["jaxkern CG"] = _harness.timed_call(call, repeats=repeats)
+        # Auto's iterative side is CG() with its defaults (tighter rtol, more probes): the
+        # crossover against Cholesky is measured with those
+        if with_defaults:
+            call, _, _ = _jaxkern_lml(X, y, CG())
+            timings["jaxkern CG()"], values["jaxkern CG()"] = _harness.timed_call(
+                call, repeats=repeats)
         if with_dense:
             call, f, params = _jaxkern_lml(X, y, Cholesky())
             timings["jaxkern Cholesky"], values["jaxkern Cholesky"] = _harness.timed_call(
@@ -215,8 +224,36 @@ def _memory_rows(sizes) -> list[dict]:
     return rows
 
 
+def _crossover(lml_rows) -> int | None:
+    """The smallest timed n at which CG() (Auto's iterative side) beats the dense Cholesky."""
+    times = {(r["n"], r["library"]): r["median_ms"] for r in lml_rows}
+    faster = [n for (n, lib) in times if lib == "jaxkern CG()"
+              and (n, "jaxkern Cholesky") in times and times[n, lib] < times[n, "jaxkern Cholesky"]]
+    return min(faster, default=None)
+
+
+def _add_big_rows() -> dict:
+    """The full run's results with the n = 20,000 LML rows (re)measured."""
+    path = _harness.RESULTS / "scalable.json"
+    if not path.exists():
+        raise RuntimeError("JAXKERN_BENCH_BIG=1 adds to a full run's results: run "
+                           "`python -m benchmarks.run scalable` first.")
+    previous = json.loads(path.read_text())
+    start = time.perf_counter()
+    big = _lml_rows([20_000], repeats=1, with_dense=True, with_gpytorch=True,
+                    with_defaults=False)
+    print(_harness.table(big, ["n", "library", "median_ms", "compile_s", "lml", "lml_rel_error",
+                               "grad_rel_error", "jaxkern_cg_speedup"]))
+    payload = {k: v for k, v in previous.items() if k not in ("benchmark", "quick", "machine")}
+    payload["lml"] = [r for r in payload["lml"] if r["n"] != 20_000] + big
+    payload["big_wall_s"] = time.perf_counter() - start
+    return payload
+
+
 def run(quick: bool) -> dict:
     jax.config.update("jax_enable_x64", True)
+    if not quick and os.environ.get("JAXKERN_BENCH_BIG") == "1":
+        return _add_big_rows()
     start = time.perf_counter()
     if quick:
         slq = _slq_rows(300, probes=30, steps=30, repeats=2)
@@ -224,10 +261,11 @@ def run(quick: bool) -> dict:
         mem = _memory_rows([1000])
     else:
         slq = _slq_rows(4000, probes=30, steps=30, repeats=5)
-        lml = _lml_rows([2000, 4000], repeats=3, with_dense=True, with_gpytorch=True)
+        lml = _lml_rows([1000, 2000, 4000, 8000], repeats=3, with_dense=True,
+                        with_gpytorch=True)
         mem = _memory_rows([20_000, 100_000])
-        if os.environ.get("JAXKERN_BENCH_BIG") == "1":
-            lml += _lml_rows([20_000], repeats=1, with_dense=False, with_gpytorch=False)
+    crossover = _crossover(lml)
+    print(f"measured crossover (CG() LML + gradient faster than Cholesky): n = {crossover}")
     print(_harness.table(slq, ["n", "library", "median_ms", "compile_s", "value", "rel_error",
                                "jaxkern_speedup"]))
     print(_harness.table(lml, ["n", "library", "median_ms", "compile_s", "lml", "lml_rel_error",
@@ -242,5 +280,6 @@ def run(quick: bool) -> dict:
                 "the compiled CG LML + gradient. Shared 2-core machine (~8 engineers): ratios "
                 "are the figure, absolute times are noisy.",
         "wall_s": time.perf_counter() - start,
+        "crossover_n": crossover,
         "slq": slq, "lml": lml, "memory": mem,
     }

@@ -41,11 +41,11 @@ def replicated(a: Array) -> Array:
     The column side of a row-sharded kernel product (the points $Y$ and the vectors $v$ of
     $K(X, Y) v$) must be whole on every device; gathering it is the product's one collective.
     """
-    sharded = row_sharding(a)
-    if sharded is None:
+    sharding = _sharding(a)
+    if not isinstance(sharding, NamedSharding) or not any(sharding.spec):
         return a
-    mesh, _ = sharded
-    return jax.reshard(a, NamedSharding(mesh, PartitionSpec()))
+    # also over a one-device mesh, where the split means nothing but is still part of the type
+    return jax.reshard(a, NamedSharding(sharding.mesh, PartitionSpec()))
 
 
 def _drop_trivial_sharding(a: Array) -> Array:
@@ -85,7 +85,7 @@ def carry_like_body(body, state):
     """
     def match(x, o):
         target = getattr(o, "sharding", None)
-        if not isinstance(target, NamedSharding) or target.mesh.size == 1:
+        if not isinstance(target, NamedSharding):
             return x
         current = _sharding(x)
         if isinstance(current, NamedSharding) and current.spec == target.spec:
