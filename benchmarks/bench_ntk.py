@@ -1,22 +1,28 @@
-"""Closed-form NTK in blocks against a plain full-matrix JAX recursion; empirical NTK by
-Jacobian contraction against NTK-vector products.
+"""Closed-form NTK in blocks against a plain full-matrix JAX recursion; the empirical NTK's
+three strategies (Jacobian contraction, NTK-vector products, structured derivatives) and
+`strategy="auto"` against neural-tangents' `empirical_ntk_fn`, on an MLP and a CNN.
 
 neural-tangents 0.6.5 installs here (it pulls in tensorflow 2.21) but does not import under
 jax 0.10: it needs `jax.core.Jaxpr`, `jax.util` and `jax.interpreters.ad.zeros_like_p`, all
-removed from jax. So the peer is a plain JAX version of the same recursion: the whole
-(n, n) matrices at once, as neural-tangents' `kernel_fn` computes them without `batch`.
+removed from jax (`from neural_tangents._src import empirical` fails at
+`from jax.core import Jaxpr`). So the peers are transcriptions: for the closed form, a plain
+JAX version of the same recursion (the whole (n, n) matrices at once, as its `kernel_fn`
+computes them without `batch`); for the empirical NTK, its default Jacobian contraction
+(`nt_jacobian_contraction` below), timed in the same process, interleaved with ours.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+import statistics
+import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxkern.deep import empirical_ntk, init_mlp, mlp, nngp_ntk_gram
+from jaxkern.deep import empirical_ntk, empirical_ntk_costs, init_mlp, mlp, nngp_ntk_gram
 
 from . import _harness
 
@@ -79,8 +85,51 @@ def _cnn(params, img):
     return jnp.mean(jax.nn.relu(h), axis=(0, 1, 2)) @ params[2]
 
 
+def nt_jacobian_contraction(f, params, X1, X2=None):
+    """A transcription of neural-tangents 0.6.5 `empirical_ntk_fn(f, trace_axes=(-1,),
+    vmap_axes=0)` with its default `implementation=JACOBIAN_CONTRACTION`
+    (`_jacobian_contraction_ntk_fn`): the Jacobians of the whole batch at once
+    (`vmap(jacobian(f))`), each leaf contracted over the traced output axis and its parameter
+    axes by one `dot_general`, divided by the traced size, summed over leaves. No tiling."""
+    j_fn = jax.vmap(jax.jacrev(f), in_axes=(None, 0))
+    j1 = j_fn(params, X1)
+    j2 = j1 if X2 is None else j_fn(params, X2)
+    size = jax.eval_shape(f, params, X1[0]).size
+
+    def contract(a, b):
+        axes = tuple(range(1, a.ndim))
+        return jax.lax.dot_general(a, b, ((axes, axes), ((), ()))) / size
+
+    return functools.reduce(jnp.add, jax.tree.leaves(jax.tree.map(contract, j1, j2)))
+
+
+STRATEGIES = ("jacobian_contraction", "ntk_vector_products", "structured_derivatives", "auto")
+NT = "neural-tangents JC (transcription)"
+
+
+def _interleaved(fns: dict, args: tuple, *, rounds: int, calls: dict) -> dict[str, dict]:
+    """Per contender: `median_s` and `min_s` over interleaved runs (every round times
+    `calls[name]` calls of each contender in turn, so load bursts on the shared machine land
+    on all of them), and `compile_s` (first call minus median)."""
+    first, runs = {}, {name: [] for name in fns}
+    for name, fn in fns.items():
+        start = time.perf_counter()
+        _harness.block(fn(*args))
+        first[name] = time.perf_counter() - start
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            for _ in range(calls.get(name, 1)):
+                start = time.perf_counter()
+                _harness.block(fn(*args))
+                runs[name].append(time.perf_counter() - start)
+    return {name: {"median_s": statistics.median(t), "min_s": min(t),
+                   "compile_s": max(first[name] - statistics.median(t), 0.0),
+                   "repeats": len(t)} for name, t in runs.items()}
+
+
 def _empirical(quick: bool) -> list[dict]:
     n = 16 if quick else 64
+    rounds = 2 if quick else 5
     dtype = jnp.result_type(float)
     keys = jax.random.split(jax.random.key(1), 6)
     mlp_params = init_mlp(32, width=256, depth=2, out_dim=10, dtype=dtype, key=keys[0])
@@ -95,19 +144,30 @@ def _empirical(quick: bool) -> list[dict]:
     }
     rows = []
     for name, (f, params, X) in cases.items():
-        fns = {m: jax.jit(functools.partial(empirical_ntk, f, method=m, block_size=16))
-               for m in ("jacobian", "ntvp")}
-        times = {m: _harness.time_call(lambda fn=fn: fn(params, X), repeats=3)
-                 for m, fn in fns.items()}
-        diff = float(jnp.max(jnp.abs(fns["jacobian"](params, X) - fns["ntvp"](params, X))))
-        rows.append({"network": name, "n": n,
-                     "jacobian_s": times["jacobian"]["median_s"],
-                     "ntvp_s": times["ntvp"]["median_s"],
-                     "ratio_ntvp_over_jacobian": _harness.ratio(times["ntvp"],
-                                                                times["jacobian"]),
-                     "max_abs_diff": diff})
-    print(_harness.table(rows, ["network", "n", "jacobian_s", "ntvp_s",
-                                "ratio_ntvp_over_jacobian", "max_abs_diff"]))
+        fns = {s: jax.jit(functools.partial(empirical_ntk, f, strategy=s)) for s in STRATEGIES}
+        fns[NT] = jax.jit(functools.partial(nt_jacobian_contraction, f))
+        ref = np.asarray(fns["jacobian_contraction"](params, X), np.float64)
+        diff = max(float(np.max(np.abs(np.asarray(fn(params, X), np.float64) - ref)))
+                   for fn in fns.values()) / float(np.max(np.abs(ref)))
+        # NTK-vector products run one forward-and-backward pass per pair and output: a few
+        # seconds here, so one call per round; the others several
+        calls = {k: (1 if k == "ntk_vector_products" else 3) for k in fns}
+        times = _interleaved(fns, (params, X), rounds=rounds, calls=calls)
+        costs = empirical_ntk_costs(f, params, X)
+        ms = {k: 1e3 * v["median_s"] for k, v in times.items()}
+        fastest = min(STRATEGIES[:3], key=lambda k: ms[k])
+        row = {"network": name, "n": n, "block_size": 64}
+        row.update({f"{k}_ms": ms[k] for k in STRATEGIES})
+        row.update({"neural_tangents_ms": ms[NT], "auto_choice": costs.choice,
+                    "fastest": fastest, "auto_over_fastest": ms["auto"] / ms[fastest],
+                    "neural_tangents_over_auto": ms[NT] / ms["auto"],
+                    "estimated_gflop": {k: getattr(costs, k) / 1e9 for k in STRATEGIES[:3]},
+                    "max_rel_diff": diff, "timings": times})
+        rows.append(row)
+    print(f"empirical NTK, medians of {rounds} interleaved rounds (ms)")
+    print(_harness.table(rows, ["network", "n"] + [f"{k}_ms" for k in STRATEGIES]
+                         + ["neural_tangents_ms", "auto_choice", "auto_over_fastest",
+                            "max_rel_diff"]))
     return rows
 
 

@@ -12,7 +12,9 @@ from ._dkm_fit import DKMFit as DKMFit
 from ._dkm_fit import dkm_objective as dkm_objective
 from ._dkm_fit import dkm_predict as dkm_predict
 from ._dkm_fit import fit_dkm as fit_dkm
+from ._empirical import NTKCosts as NTKCosts
 from ._empirical import empirical_ntk as empirical_ntk
+from ._empirical import empirical_ntk_costs as empirical_ntk_costs
 from ._kip import KIPResult as KIPResult
 from ._kip import kip as kip
 from ._kip import kip_loss as kip_loss
@@ -36,10 +38,12 @@ __all__ = [
     "NNGP",
     "NNGPNTK",
     "NTK",
+    "NTKCosts",
     "Prediction",
     "dkm_objective",
     "dkm_predict",
     "empirical_ntk",
+    "empirical_ntk_costs",
     "fit_dkm",
     "init_dkm",
     "init_mlp",
