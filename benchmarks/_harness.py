@@ -75,6 +75,38 @@ def timed_call(fn: Callable[[], Any], *, repeats: int = 5,
     }, result
 
 
+def interleaved(fns: dict[str, Callable[[], Any]], *, rounds: int,
+                calls: int | dict[str, int] = 1) -> tuple[dict[str, dict], dict[str, Any]]:
+    """Time contenders in turns: each round runs `calls` (per name, or for all) calls of each.
+
+    A burst of load on the shared machine then lands on every contender rather than on
+    whichever was being timed, so the ratios hold where back-to-back timings do not. Returns,
+    per name, `median_s`, `min_s`, `compile_s` (first call minus median), `jax_compile_s`
+    (JAX's own account of the first call) and `repeats`; and the result of each first call.
+    """
+    first, jax_compile, results = {}, {}, {}
+    runs: dict[str, list[float]] = {name: [] for name in fns}
+    for name, fn in fns.items():
+        with compile_time() as account:
+            start = time.perf_counter()
+            results[name] = block(fn())
+            first[name] = time.perf_counter() - start
+        jax_compile[name] = account["compile_s"]
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            for _ in range(calls if isinstance(calls, int) else calls.get(name, 1)):
+                start = time.perf_counter()
+                block(fn())
+                runs[name].append(time.perf_counter() - start)
+    timings = {}
+    for name, times in runs.items():
+        median = statistics.median(times)
+        timings[name] = {"median_s": median, "min_s": min(times),
+                         "compile_s": max(first[name] - median, 0.0),
+                         "jax_compile_s": jax_compile[name], "repeats": len(times)}
+    return timings, results
+
+
 def time_call(fn: Callable[[], Any], *, repeats: int = 5, warmup: int = 1) -> dict[str, float]:
     """Median and minimum wall time of `fn()` over `repeats` calls after `warmup` calls.
 

@@ -16,8 +16,7 @@ on a shared machine lands on all of them instead of on whichever was being timed
 
 from __future__ import annotations
 
-import statistics
-import time
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -61,31 +60,6 @@ def _contenders(lmax: int, full_lmax: int):
     return out
 
 
-def _interleaved(fns: dict, args: tuple, *, rounds: int, calls: int) -> dict[str, dict]:
-    """Per contender: `median_s` and `min_s` over `rounds` x `calls` runs taken in turns, and
-    `compile_s` (first call minus median) with JAX's own account, `jax_compile_s`."""
-    first, jax_compile, runs = {}, {}, {name: [] for name in fns}
-    for name, fn in fns.items():
-        with _harness.compile_time() as account:
-            start = time.perf_counter()
-            _harness.block(fn(*args))
-            first[name] = time.perf_counter() - start
-        jax_compile[name] = account["compile_s"]
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            for _ in range(calls):
-                start = time.perf_counter()
-                _harness.block(fn(*args))
-                runs[name].append(time.perf_counter() - start)
-    out = {}
-    for name, times in runs.items():
-        median = statistics.median(times)
-        out[name] = {"median_s": median, "min_s": min(times),
-                     "compile_s": max(first[name] - median, 0.0),
-                     "jax_compile_s": jax_compile[name], "repeats": len(times)}
-    return out
-
-
 def run(quick: bool) -> dict:
     lmaxes = [2] if quick else [2, 4, 6, 8, 12]
     full_lmax = 2 if quick else 8
@@ -94,7 +68,9 @@ def run(quick: bool) -> dict:
     for lmax in lmaxes:
         x, y = _inputs(lmax)
         row = {"lmax": lmax, "batch": BATCH}
-        times = _interleaved(_contenders(lmax, full_lmax), (x, y), rounds=rounds, calls=calls)
+        fns = {name: functools.partial(fn, x, y)
+               for name, fn in _contenders(lmax, full_lmax).items()}
+        times, _ = _harness.interleaved(fns, rounds=rounds, calls=calls)
         for name, t in times.items():
             row[f"{name}_ms"] = 1e3 * t["median_s"]
             row[f"{name}_compile_s"] = t["compile_s"]

@@ -1,6 +1,6 @@
 """Closed-form NTK in blocks against a plain full-matrix JAX recursion; the empirical NTK's
 three strategies (Jacobian contraction, NTK-vector products, structured derivatives) and
-`strategy="auto"` against neural-tangents' `empirical_ntk_fn`, on an MLP and a CNN.
+`method="auto"` against neural-tangents' `empirical_ntk_fn`, on an MLP and a CNN.
 
 neural-tangents 0.6.5 installs here (it pulls in tensorflow 2.21) but does not import under
 jax 0.10: it needs `jax.core.Jaxpr`, `jax.util` and `jax.interpreters.ad.zeros_like_p`, all
@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import functools
 import math
-import statistics
-import time
 
 import jax
 import jax.numpy as jnp
@@ -107,26 +105,6 @@ STRATEGIES = ("jacobian_contraction", "ntk_vector_products", "structured_derivat
 NT = "neural-tangents JC (transcription)"
 
 
-def _interleaved(fns: dict, args: tuple, *, rounds: int, calls: dict) -> dict[str, dict]:
-    """Per contender: `median_s` and `min_s` over interleaved runs (every round times
-    `calls[name]` calls of each contender in turn, so load bursts on the shared machine land
-    on all of them), and `compile_s` (first call minus median)."""
-    first, runs = {}, {name: [] for name in fns}
-    for name, fn in fns.items():
-        start = time.perf_counter()
-        _harness.block(fn(*args))
-        first[name] = time.perf_counter() - start
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            for _ in range(calls.get(name, 1)):
-                start = time.perf_counter()
-                _harness.block(fn(*args))
-                runs[name].append(time.perf_counter() - start)
-    return {name: {"median_s": statistics.median(t), "min_s": min(t),
-                   "compile_s": max(first[name] - statistics.median(t), 0.0),
-                   "repeats": len(t)} for name, t in runs.items()}
-
-
 def _empirical(quick: bool) -> list[dict]:
     n = 16 if quick else 64
     rounds = 2 if quick else 5
@@ -144,7 +122,7 @@ def _empirical(quick: bool) -> list[dict]:
     }
     rows = []
     for name, (f, params, X) in cases.items():
-        fns = {s: jax.jit(functools.partial(empirical_ntk, f, strategy=s)) for s in STRATEGIES}
+        fns = {s: jax.jit(functools.partial(empirical_ntk, f, method=s)) for s in STRATEGIES}
         fns[NT] = jax.jit(functools.partial(nt_jacobian_contraction, f))
         ref = np.asarray(fns["jacobian_contraction"](params, X), np.float64)
         diff = max(float(np.max(np.abs(np.asarray(fn(params, X), np.float64) - ref)))
@@ -152,7 +130,9 @@ def _empirical(quick: bool) -> list[dict]:
         # NTK-vector products run one forward-and-backward pass per pair and output: a few
         # seconds here, so one call per round; the others several
         calls = {k: (1 if k == "ntk_vector_products" else 3) for k in fns}
-        times = _interleaved(fns, (params, X), rounds=rounds, calls=calls)
+        times, _ = _harness.interleaved(
+            {name: functools.partial(fn, params, X) for name, fn in fns.items()},
+            rounds=rounds, calls=calls)
         costs = empirical_ntk_costs(f, params, X)
         ms = {k: 1e3 * v["median_s"] for k, v in times.items()}
         fastest = min(STRATEGIES[:3], key=lambda k: ms[k])

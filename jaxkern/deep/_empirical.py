@@ -315,7 +315,7 @@ def empirical_ntk_costs(
     block_size: int = 64,
 ) -> NTKCosts:
     """The FLOP estimates [`empirical_ntk`][jaxkern.deep.empirical_ntk] chooses its
-    `strategy="auto"` by, from one abstract trace of `f` (no computation).
+    `method="auto"` by, from one abstract trace of `f` (no computation).
 
     **Arguments:** as for [`empirical_ntk`][jaxkern.deep.empirical_ntk].
 
@@ -340,9 +340,8 @@ def empirical_ntk(
     X1: Float[Array, " n1 *x"],
     X2: Float[Array, " n2 *x"] | None = None,
     *,
-    strategy: str = "auto",
+    method: str = "auto",
     block_size: int = 64,
-    method: str | None = None,
 ) -> Float[Array, "n1 n2"]:
     r"""The empirical neural tangent kernel of `f` at `params`, one tile at a time.
 
@@ -380,10 +379,10 @@ def empirical_ntk(
     - `params`: the parameters (a pytree of arrays).
     - `X1`: inputs stacked on axis 0, shape (n1, ...).
     - `X2`: inputs, shape (n2, ...); defaults to `X1`.
-    - `strategy`: `"auto"`, `"jacobian_contraction"`, `"ntk_vector_products"` or
-      `"structured_derivatives"` (static).
+    - `method`: the strategy, `"auto"`, `"jacobian_contraction"`, `"ntk_vector_products"` or
+      `"structured_derivatives"` (static; the old names `"jacobian"` and `"ntvp"` are
+      deprecated).
     - `block_size`: inputs per tile (static).
-    - `method`: deprecated spelling of `strategy` (`"jacobian"`, `"ntvp"`).
 
     **Returns:** the (n1, n2) matrix.
 
@@ -398,14 +397,13 @@ def empirical_ntk(
     Jacot, Gabriel & Hongler, *Neural Tangent Kernel*, NeurIPS 2018; Novak, Sohl-Dickstein
     & Schoenholz, *Fast Finite Width Neural Tangent Kernel*, ICML 2022 (the three strategies).
     """
-    if method is not None:
+    if method in _OLD_METHODS:
         warn_deprecated(f"empirical_ntk(..., method={method!r})",
-                        "empirical_ntk(..., strategy=...)")
-        if method not in _OLD_METHODS:
-            raise ValueError(f"`method` must be one of {tuple(_OLD_METHODS)}, got {method!r}.")
-        strategy = _OLD_METHODS[method]
-    if strategy not in STRATEGIES:
-        raise ValueError(f"`strategy` must be one of {STRATEGIES}, got {strategy!r}.")
+                        f"empirical_ntk(..., method={_OLD_METHODS[method]!r})")
+        method = _OLD_METHODS[method]
+    if method not in STRATEGIES:
+        raise ValueError(f"`method` must be one of {STRATEGIES}, got {method!r}.")
+    strategy = method
     X2 = _check_inputs(X1, X2, block_size)
     n1, n2 = X1.shape[0], X2.shape[0]
     b1, b2 = min(block_size, n1), min(block_size, n2)

@@ -35,7 +35,7 @@ def test_against_hand_written_jacobian(getkey):
     per_unit, bias = _reference_one_hidden_layer(params, X, 1.5, 0.1)
     ref = per_unit.sum(0) + bias
     for strategy in STRATEGIES:
-        assert_close(empirical_ntk(f, params, X, strategy=strategy, block_size=2), ref,
+        assert_close(empirical_ntk(f, params, X, method=strategy, block_size=2), ref,
                      rtol64=1e-10, rtol32=1e-5)
 
 
@@ -61,7 +61,7 @@ def test_strategies_agree_mlp(getkey, out_dim, strategy):
     X1, X2 = points(getkey(), 7, 2), points(getkey(), 5, 2)
     params = init_mlp(2, width=16, depth=2, out_dim=out_dim, key=getkey())
     f = functools.partial(mlp, activation="erf", b_std=0.2)
-    a = empirical_ntk(f, params, X1, X2, strategy=strategy, block_size=3)
+    a = empirical_ntk(f, params, X1, X2, method=strategy, block_size=3)
     assert a.shape == (7, 5) and a.dtype == FLOAT
     assert_close(a, _explicit_ntk(f, params, X1, X2), rtol64=1e-10, rtol32=1e-5)
 
@@ -87,7 +87,7 @@ def test_strategies_agree_cnn(getkey, strategy):
     X1 = jax.random.normal(getkey(), (3, 5, 5, 1), dtype=FLOAT)
     X2 = jax.random.normal(getkey(), (2, 5, 5, 1), dtype=FLOAT)
     params = _cnn_params(getkey)
-    assert_close(empirical_ntk(_cnn, params, X1, X2, strategy=strategy, block_size=2),
+    assert_close(empirical_ntk(_cnn, params, X1, X2, method=strategy, block_size=2),
                  _explicit_ntk(_cnn, params, X1, X2), rtol64=1e-10, rtol32=1e-5)
 
 
@@ -116,7 +116,7 @@ def test_structured_derivatives_cover_jit_calls_and_shared_weights(getkey):
     leaf_names = sorted(params)  # dict leaves flatten in key order
     assert sorted(leaf_names[d.leaf] for d in plan.dense) == ["B", "R", "W"]
     ref = _explicit_ntk(f, params, X, X)
-    got = empirical_ntk(f, params, X, strategy="structured_derivatives", block_size=2)
+    got = empirical_ntk(f, params, X, method="structured_derivatives", block_size=2)
     assert_close(got, ref, rtol64=1e-10, rtol32=1e-5)
 
 
@@ -148,7 +148,7 @@ def test_issue_pair_within_2e3_at_large_width():
     # per-unit spread above), so 2e-3 needs width ~4e6 at 2 sigma; 2^23 gives 3 sigma.
     X = jnp.array([[1.0, 0.0], [0.6, 0.8]], dtype=FLOAT)
     params = init_mlp(2, width=2**23, depth=1, key=jax.random.key(7))
-    emp = np.asarray(empirical_ntk(mlp, params, X, strategy="ntk_vector_products"), np.float64)
+    emp = np.asarray(empirical_ntk(mlp, params, X, method="ntk_vector_products"), np.float64)
     limit = np.asarray(nngp_ntk_gram(X).ntk, np.float64)  # off-diagonal: 0.27511181 (n-t)
     np.testing.assert_allclose(emp, limit, rtol=2e-3)
 
@@ -157,8 +157,8 @@ def test_jit_and_grad(getkey):
     X = points(getkey(), 4, 2)
     params = init_mlp(2, width=8, depth=1, key=getkey())
     for strategy in STRATEGIES:
-        g = jax.jit(functools.partial(empirical_ntk, mlp, strategy=strategy))
-        assert_close(g(params, X), empirical_ntk(mlp, params, X, strategy="jacobian_contraction"))
+        g = jax.jit(functools.partial(empirical_ntk, mlp, method=strategy))
+        assert_close(g(params, X), empirical_ntk(mlp, params, X, method="jacobian_contraction"))
     # Differentiable in the parameters (e.g. for NTK-alignment objectives).
     grads = jax.grad(lambda p: empirical_ntk(mlp, p, X).sum())(params)
     assert all(bool(jnp.all(jnp.isfinite(leaf))) for leaf in jax.tree.leaves(grads))
@@ -167,11 +167,11 @@ def test_jit_and_grad(getkey):
 def test_bad_input():
     params = init_mlp(2, width=4, key=jax.random.key(0))
     X = jnp.ones((3, 2), dtype=FLOAT)
-    with pytest.raises(ValueError, match="strategy"):
-        empirical_ntk(mlp, params, X, strategy="svd")
+    with pytest.raises(ValueError, match="method"):
+        empirical_ntk(mlp, params, X, method="svd")
     with pytest.warns(DeprecationWarning, match="method"):
         old = empirical_ntk(mlp, params, X, method="ntvp")
-    assert_close(old, empirical_ntk(mlp, params, X, strategy="ntk_vector_products"))
+    assert_close(old, empirical_ntk(mlp, params, X, method="ntk_vector_products"))
     with pytest.raises(ValueError, match="X1.*X2"):
         empirical_ntk(mlp, params, X, jnp.ones((3, 4), dtype=FLOAT))
     with pytest.raises(ValueError, match="block_size"):
