@@ -19,6 +19,7 @@ from ._predict import posterior_mean
 from ._problem import Residual, make_problem
 from ._resolution import offgrid_residual
 from ._solution import PDESolution
+from ._threads import with_one_blas_thread
 
 
 @eqx.filter_jit
@@ -39,6 +40,7 @@ def component_shares(kernel, x: Array, U: Array, axis: int, relative_jitter: flo
     return jax.lax.map(share, jnp.arange(kernel.num_components)) / jnp.linalg.norm(U)
 
 
+@with_one_blas_thread
 def prune(
     solution: PDESolution,
     *,

@@ -33,11 +33,13 @@ from ._problem import (
 from ._prune import prune
 from ._resolution import offgrid_residual, warn_under_resolved
 from ._solution import PDESolution
+from ._threads import with_one_blas_thread
 
 #: `solve`'s default `tol`: the relative decrease of J in one step below which the fit stops.
 TOL = 1e-9
 
 
+@with_one_blas_thread
 def solve(
     residual: Residual,
     axes: Sequence[Float[Array, " n"]],
@@ -113,6 +115,9 @@ def solve(
       ([`UnderResolvedWarning`][jaxkern.pde.UnderResolvedWarning]). The residual must compute
       its source from the coordinates `X` for this: one that closes over grid-shaped arrays
       cannot be evaluated between the grid points, and the indicator is NaN.
+    - Throughout, the BLAS/LAPACK thread pools are limited to one thread (with `threadpoolctl`,
+      where installed; restored on return): the per-axis `eig` of the preconditioner, on
+      OpenBLAS threads beside XLA's, was most of a 200 x 200 solve's time on a loaded machine.
 
     **Arguments:**
 

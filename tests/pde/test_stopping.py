@@ -129,3 +129,37 @@ def test_indicator_is_nan_where_the_residual_cannot_leave_the_grid():
 
     sol = solve(residual, (x,), boundary, [RBF(lengthscale=0.2)], num_steps=0)
     assert math.isnan(sol.offgrid_residual)
+
+
+def test_lapack_runs_on_one_thread_during_a_solve(monkeypatch):
+    # Issue 26, item 5: OpenBLAS's own threads, beside XLA's on a shared 2-core machine, made
+    # each per-axis eig of the preconditioner 10-100x slower (a 200 x 200 solve: 859 s).
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    import jaxkern.pde._solve as solve_module
+    from jaxkern.pde._threads import one_blas_thread
+
+    def blas_threads():
+        return [p["num_threads"] for p in threadpoolctl.threadpool_info()
+                if p["user_api"] == "blas"]
+
+    import scipy.linalg.cython_lapack  # noqa: F401 - jaxlib's LAPACK, loaded at its first use
+
+    before = blas_threads()
+    with one_blas_thread():
+        assert blas_threads() and set(blas_threads()) == {1}  # jaxlib's SciPy LAPACK included
+    assert blas_threads() == before
+
+    seen = []
+    fit = solve_module._fit
+
+    def spy(*args, **kwargs):
+        seen.append(blas_threads())
+        return fit(*args, **kwargs)
+
+    monkeypatch.setattr(solve_module, "_fit", spy)
+    x, residual, boundary = _poisson(3.0, 12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        solve(residual, (x,), boundary, [RBF(lengthscale=0.3)], num_steps=1, prune_tol=0.0)
+    assert seen and set(seen[0]) == {1}
+    assert blas_threads() == before
