@@ -7,8 +7,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..density import entropy_balancing
-from ..features import coding_rate, coding_rate_clusters
+from ..density import adaptive_balancing, entropy_balancing
+from ..features import coding_rate, coding_rate_clusters, nystrom_features
 from ..gp import krr_loss, self_distillation, self_distillation_limit
 from ..kernels import RBF
 from . import Stop, dtype_tol
@@ -75,5 +75,21 @@ def _balancing() -> Stop:
                 dtype_tol(out.weights, 1e-9, 1e-4))
 
 
+def _adaptive_balancing() -> Stop:
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300, 2))
+    treated = rng.random(300) < 1 / (1 + np.exp(1 - X[:, 0]))
+    Xj = jnp.asarray(X)
+    F = nystrom_features(RBF(lengthscale=1.5), Xj, Xj[:20])
+    target = F[treated].mean(0)
+    out = adaptive_balancing(F, target, num_balanced=(3, 6, 12),
+                             base_weights=jnp.asarray(~treated, F.dtype))
+    J = int(out.num_balanced)
+    error = float(jnp.max(jnp.abs(out.weights @ F[:, :J] - target[:J])))
+    return Stop("adaptive_balancing",
+                f"leading {J} Nystrom functions of 20 balanced, J by remaining MMD", error,
+                dtype_tol(out.weights, 1e-9, 1e-4))
+
+
 def stops(outdir):
-    return [_self_distillation, _krr_gradient, _coding_rate, _balancing]
+    return [_self_distillation, _krr_gradient, _coding_rate, _balancing, _adaptive_balancing]

@@ -1,8 +1,10 @@
 """Floor 2: kernel density estimation, bandwidth rules, high-dimensional regimes, private KDE."""
 
+from ._balancing import AdaptiveBalancing as AdaptiveBalancing
 from ._balancing import BalanceDiagnostics as BalanceDiagnostics
 from ._balancing import BalancingWeights as BalancingWeights
 from ._balancing import KangSchafer as KangSchafer
+from ._balancing import adaptive_balancing as adaptive_balancing
 from ._balancing import balance_diagnostics as balance_diagnostics
 from ._balancing import entropy_balancing as entropy_balancing
 from ._balancing import kang_schafer as kang_schafer
@@ -32,6 +34,7 @@ from ._regimes import tilt_entropy as tilt_entropy
 __all__ = [
     "KERNELS",
     "KERNEL_ALIASES",
+    "AdaptiveBalancing",
     "BalanceDiagnostics",
     "BalancingWeights",
     "FastJL",
@@ -39,6 +42,7 @@ __all__ = [
     "PrivateKernelSum",
     "PrivateL1Sum",
     "Regimes",
+    "adaptive_balancing",
     "analytic_gaussian_sigma",
     "balance_diagnostics",
     "entropy_balancing",

@@ -1,9 +1,9 @@
 """Floor 2: random features, kernelized attention with relative positions, quantum kernels.
 
-Random Fourier features of stationary kernels (iid and orthogonal), FAVOR+ positive features
-of the softmax kernel, universal random features and SNNK layers, random-feature attention
-whose relative-position bias is applied by FFT, and ZZ-feature-map fidelity kernels by exact
-statevector simulation.
+Random Fourier features of stationary kernels (iid and orthogonal), Nyström features, FAVOR+
+positive features of the softmax kernel, universal random features and SNNK layers,
+random-feature attention whose relative-position bias is applied by FFT, and ZZ-feature-map
+fidelity kernels by exact statevector simulation.
 """
 
 from ._attention import kernelized_attention as kernelized_attention
@@ -17,6 +17,7 @@ from ._fourier import spectral_frequencies as spectral_frequencies
 from ._modules import SNNK as SNNK
 from ._modules import KernelizedAttention as KernelizedAttention
 from ._modules import QuantumKernel as QuantumKernel
+from ._nystrom import nystrom_features as nystrom_features
 from ._quantum import AdHocData as AdHocData
 from ._quantum import ad_hoc_data as ad_hoc_data
 from ._quantum import feature_map_state as feature_map_state
@@ -41,6 +42,7 @@ __all__ = [
     "fourier_features",
     "kernelized_attention",
     "neural_network_kernel",
+    "nystrom_features",
     "sinkhorn",
     "snnk_features",
     "softmax_features",

@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 
 from jaxkern.density import (
+    adaptive_balancing,
     balance_diagnostics,
     entropy_balancing,
     kang_schafer,
     kernel_mean_matching,
 )
-from jaxkern.features import fourier_features, spectral_frequencies
+from jaxkern.features import fourier_features, nystrom_features, spectral_frequencies
 from jaxkern.kernels import RBF
 from tests.helpers import FLOAT, X64, assert_close, points
 
@@ -94,3 +95,86 @@ def test_bad_inputs():
         balance_diagnostics(RBF(), F, jnp.ones(4, FLOAT) / 4, F)
     with pytest.raises(ValueError, match="X_target"):
         kernel_mean_matching(RBF(), F, jnp.ones((3, 5), FLOAT))
+
+
+def _ks_nystrom(seed, n, landmarks):
+    Z, t, y = kang_schafer(seed, n)
+    Zj = jnp.asarray(Z, FLOAT)
+    idx = np.random.default_rng(seed).choice(n, landmarks, replace=False)
+    F = jnp.hstack([Zj, nystrom_features(RBF(lengthscale=2.0), Zj, Zj[idx])])
+    return F, t, y
+
+
+def test_adaptive_balancing_keeps_the_feasible_candidate_with_least_imbalance():
+    F, t, _ = _ks_nystrom(0, 300, 30)
+    b = jnp.asarray(~t, FLOAT)
+    cands = (4, 8, 16, 34)
+    out = jax.jit(adaptive_balancing, static_argnames="num_balanced")(
+        F, F[t].mean(0), num_balanced=cands, base_weights=b)
+    feasible, imbalance = np.asarray(out.feasible), np.asarray(out.imbalance)
+    assert feasible.any()
+    J = int(out.num_balanced)
+    i = cands.index(J)
+    assert feasible[i] and imbalance[i] == imbalance[feasible].min()
+    # Independent path: entropy balancing of the first J columns alone (no masking).
+    ref = entropy_balancing(F[:, :J], F[t].mean(0)[:J], base_weights=b)
+    assert_close(out.weights, ref.weights, rtol64=1e-7, rtol32=1e-2, atol64=1e-12, atol32=1e-5)
+    w = np.asarray(out.weights, np.float64)
+    assert abs(w.sum() - 1) < (1e-10 if X64 else 1e-5) and np.all(w[t] == 0)
+    gap = w @ np.asarray(F, np.float64) - np.asarray(F[t].mean(0), np.float64)
+    assert_close(imbalance[i], gap @ gap, rtol64=1e-8, rtol32=1e-3, atol32=1e-6)
+    # Every covariate balanced exactly once J >= 4 (the raw covariates come first).
+    assert np.max(np.abs(gap[:4])) < (1e-8 if X64 else 1e-3)
+
+
+def test_adaptive_balancing_outcome_ranking_is_the_ridge_coefficient_order():
+    F, t, y = _ks_nystrom(1, 200, 12)
+    b = (~t).astype(np.float64)
+    out = adaptive_balancing(F, F[t].mean(0), num_balanced=(4, 16), base_weights=jnp.asarray(b,
+                             FLOAT), outcome=jnp.asarray(y, FLOAT), ridge=1e-3)
+    # Reference: weighted ridge regression in float64 NumPy, scores |beta_j| sd_j.
+    Fn, v = np.asarray(F, np.float64), b / b.sum()
+    Fc, yc = Fn - v @ Fn, y - v @ y
+    G = (Fc * v[:, None]).T @ Fc
+    beta = np.linalg.solve(G + 1e-3 * np.trace(G) / G.shape[0] * np.eye(G.shape[0]),
+                           Fc.T @ (v * yc))
+    score = np.abs(beta) * np.sqrt(np.diag(G))
+    top = np.argsort(-score)[:4]
+    assert set(np.asarray(out.order)[:4].tolist()) == set(top.tolist())
+
+
+def test_adaptive_balancing_reports_infeasible_candidates_not_nan():
+    F = jnp.asarray([[0.0, 1.0], [1.0, 0.0], [2.0, 1.0]], FLOAT)
+    out = adaptive_balancing(F, jnp.asarray([1.0, 3.0], FLOAT), num_balanced=(1, 2),
+                             max_iters=30)
+    assert np.asarray(out.feasible).tolist() == [True, False]
+    assert int(out.num_balanced) == 1
+    assert np.all(np.isfinite(np.asarray(out.weights)))
+
+
+@pytest.mark.slow
+def test_kang_schafer_rmse_bar():
+    """The issue-22 bar: ATT RMSE <= 2.5 over 100 replications (n = 1000, truth 0)."""
+    fit = jax.jit(adaptive_balancing, static_argnames="num_balanced")
+    att = []
+    for r in range(100):
+        F, t, y = _ks_nystrom(100 + r, 1000, 100)
+        out = fit(F, F[t].mean(0), num_balanced=(8, 12, 16, 20, 28, 36, 52),
+                  base_weights=jnp.asarray(~t, FLOAT))
+        att.append(y[t].mean() - np.asarray(out.weights, np.float64) @ y)
+    assert np.sqrt(np.mean(np.square(att))) <= 2.5
+
+
+def test_adaptive_balancing_bad_inputs():
+    F = jnp.ones((3, 2), FLOAT)
+    m = jnp.ones(2, FLOAT)
+    with pytest.raises(ValueError, match="num_balanced"):
+        adaptive_balancing(F, m, num_balanced=(0,))
+    with pytest.raises(ValueError, match="num_balanced"):
+        adaptive_balancing(F, m, num_balanced=(3,))
+    with pytest.raises(ValueError, match="outcome"):
+        adaptive_balancing(F, m, outcome=jnp.ones(4, FLOAT))
+    with pytest.raises(ValueError, match="ridge"):
+        adaptive_balancing(F, m, outcome=jnp.ones(3, FLOAT), ridge=0.0)
+    with pytest.raises(ValueError, match="target_mean"):
+        adaptive_balancing(F, jnp.ones(3, FLOAT))
