@@ -121,6 +121,58 @@ def _orthogonalise(Q, w):
     return w - Q.T @ (Q @ w)
 
 
+def _lanczos_rows(matvec, Q0, num_steps: int, reorthogonalize: bool):
+    """Lanczos from each unit row of Q0 (b, n) at once: bases (b, m, n), diagonals (b, m) and
+    off-diagonals (b, m - 1).
+
+    The rows share one `lax.scan`, `matvec` is vmapped over them (a matrix-matrix product for a
+    dense or kernel operator), and a breakdown restart is one `lax.cond` on whether any row broke
+    down: vmapping the one-vector recurrence instead would turn that `cond` into a `select` that
+    draws and orthogonalises a fresh vector for every row at every step.
+    """
+    b, n = Q0.shape
+    dtype = Q0.dtype
+    tol = _breakdown_tol(dtype, n)
+    restart_key = jax.random.key(0)
+    matmat = jax.vmap(lambda q: jnp.asarray(matvec(q), dtype))
+    orthogonalise = jax.vmap(_orthogonalise)
+    norms = jax.vmap(_safe_norm)
+
+    def fresh(Q, j):
+        r = jax.random.normal(jax.random.fold_in(restart_key, j), (n,), dtype=dtype)
+        r = orthogonalise(Q, jnp.broadcast_to(r, (b, n)))
+        return r / jnp.maximum(norms(r), jnp.finfo(dtype).tiny)[:, None]
+
+    def step(carry, j):
+        Q, q_prev, beta_prev, scale = carry
+        q = Q[:, j]
+        w = matmat(q)
+        alpha = jnp.sum(q * w, axis=1)
+        w = w - alpha[:, None] * q - beta_prev[:, None] * q_prev
+        if reorthogonalize:
+            w = orthogonalise(Q, w)
+        beta = norms(w)
+        scale = jnp.maximum(scale, jnp.maximum(jnp.abs(alpha), beta))
+        broke = beta <= tol * scale
+        nxt = w / jnp.where(broke, jnp.ones_like(beta), beta)[:, None]
+        # After the last step no new vector is needed (and none may exist when m = n).
+        restart = broke & (j + 1 < num_steps)
+        nxt = jax.lax.cond(jnp.any(restart),
+                           lambda: jnp.where(restart[:, None], fresh(Q, j), nxt), lambda: nxt)
+        beta = jnp.where(broke, jnp.zeros_like(beta), beta)
+        if num_steps > 1:
+            row = jnp.minimum(j + 1, num_steps - 1)
+            Q = Q.at[:, row].set(jnp.where(j + 1 < num_steps, nxt, Q[:, row]))
+        return (Q, q, beta, scale), (alpha, beta)
+
+    Q = jnp.zeros((b, num_steps, n), dtype).at[:, 0].set(Q0)
+    zero = jnp.zeros((b,), dtype)
+    (Q, _, _, _), (alphas, betas) = jax.lax.scan(
+        step, (Q, jnp.zeros_like(Q0), zero, zero), jnp.arange(num_steps)
+    )
+    return Q, alphas.T, betas.T[:, : num_steps - 1]
+
+
 def lanczos(
     matvec: Matvec,
     v0: Float[Array, " n"],
@@ -180,45 +232,10 @@ def lanczos(
             raise ValueError("`v0` must be finite, got a vector with inf or nan entries.")
         if not np.any(concrete != 0):
             raise ValueError("`v0` must be nonzero, got the zero vector.")
-    dtype = v0.dtype
     nrm = jnp.linalg.norm(v0)
     nrm = eqx.error_if(nrm, ~(nrm > 0) | ~jnp.isfinite(nrm), "`v0` must be nonzero and finite.")
-    q0 = v0 / nrm
-    tol = _breakdown_tol(dtype, n)
-    restart_key = jax.random.key(0)
-
-    def fresh(Q, j):
-        r = jax.random.normal(jax.random.fold_in(restart_key, j), (n,), dtype=dtype)
-        r = _orthogonalise(Q, r)
-        return r / jnp.maximum(_safe_norm(r), jnp.finfo(dtype).tiny)
-
-    def step(carry, j):
-        Q, q_prev, beta_prev, scale = carry
-        q = Q[j]
-        w = jnp.asarray(matvec(q), dtype)
-        alpha = jnp.vdot(q, w)
-        w = w - alpha * q - beta_prev * q_prev
-        if reorthogonalize:
-            w = _orthogonalise(Q, w)
-        beta = _safe_norm(w)
-        scale = jnp.maximum(scale, jnp.maximum(jnp.abs(alpha), beta))
-        broke = beta <= tol * scale
-        safe_beta = jnp.where(broke, jnp.ones_like(beta), beta)
-        # After the last step no new vector is needed (and none may exist when m = n).
-        restart = broke & (j + 1 < num_steps)
-        nxt = jax.lax.cond(restart, lambda: fresh(Q, j), lambda: w / safe_beta)
-        beta = jnp.where(broke, jnp.zeros_like(beta), beta)
-        if num_steps > 1:
-            row = jnp.minimum(j + 1, num_steps - 1)
-            Q = Q.at[row].set(jnp.where(j + 1 < num_steps, nxt, Q[row]))
-        return (Q, q, beta, scale), (alpha, beta)
-
-    Q = jnp.zeros((num_steps, n), dtype).at[0].set(q0)
-    zero = jnp.zeros((), dtype)
-    (Q, _, _, _), (alphas, betas) = jax.lax.scan(
-        step, (Q, jnp.zeros_like(q0), zero, zero), jnp.arange(num_steps)
-    )
-    return LanczosDecomposition(basis=Q, diag=alphas, offdiag=betas[: num_steps - 1])
+    Q, alphas, betas = _lanczos_rows(matvec, (v0 / nrm)[None], num_steps, reorthogonalize)
+    return LanczosDecomposition(basis=Q[0], diag=alphas[0], offdiag=betas[0])
 
 
 def _tridiagonal(diag, offdiag):
@@ -297,12 +314,18 @@ def _draw_probes(key, num_probes, n, dtype, probes):
 def _quadrature(matvec, Z, num_steps, reorthogonalize):
     """Nodes and weights of the Gauss rule seen from each probe (rows of Z)."""
 
-    def one(z):
-        dec = lanczos(matvec, z, num_steps=num_steps, reorthogonalize=reorthogonalize)
-        theta, S = jnp.linalg.eigh(_tridiagonal(dec.diag, dec.offdiag))
+    norms = jnp.linalg.norm(Z, axis=1)
+    norms = eqx.error_if(norms, ~jnp.all(norms > 0) | ~jnp.all(jnp.isfinite(norms)),
+                         "the probes must be nonzero and finite.")
+    _, diag, offdiag = _lanczos_rows(matvec, Z / norms[:, None], num_steps, reorthogonalize)
+
+    def gauss(tri):
+        theta, S = jnp.linalg.eigh(_tridiagonal(*tri))
         return theta, S[0, :] ** 2
 
-    return jax.vmap(one)(Z)
+    # one probe at a time: a batched eigh is a batched LAPACK call, which can block XLA:CPU's
+    # intra-op pool (docs/sharp_bits.md)
+    return jax.lax.map(gauss, (diag, offdiag))
 
 
 def stochastic_trace(
