@@ -42,23 +42,17 @@ def _data(n: int, seed: int = 0):
 # ---------------------------------------------------------------- 1. SLQ log-determinant
 
 
-def _slq_rows(n: int, probes: int, steps: int, repeats: int) -> list[dict]:
+def _slq_rows(n: int, probes: int, steps: int, rounds: int) -> list[dict]:
     from jaxkern.kernels import RBF, gram
     from jaxkern.linalg import slq_logdet
 
     X, _ = _data(n)
     A = gram(RBF(), X) + 0.1 * jnp.eye(n)
     exact = float(np.linalg.slogdet(np.asarray(A))[1])
-    rows = []
-
+    key = jax.random.key(1)
     ours = jax.jit(lambda A, key: slq_logdet(lambda v: A @ v, n, key=key, num_probes=probes,
                                              num_steps=steps))
-    t, est = _harness.timed_call(lambda: ours(A, jax.random.key(1)), repeats=repeats)
-    rows.append(dict(task="slq_logdet", n=n, library="jaxkern", median_ms=1e3 * t["median_s"],
-                     compile_s=t["compile_s"], value=float(est.estimate),
-                     rel_error=abs(float(est.estimate) - exact) / abs(exact),
-                     standard_error=float(est.standard_error)))
-    timings = {"jaxkern": t}
+    fns = {"jaxkern": lambda: ours(A, key)}
     try:
         from matfree import decomp, funm, stochtrace
 
@@ -66,36 +60,30 @@ def _slq_rows(n: int, probes: int, steps: int, repeats: int) -> list[dict]:
         sampler = stochtrace.sampler_signs(jnp.zeros(n), num=probes)
         estimator = stochtrace.estimator_monte_carlo(integrand, sampler)
         mf = jax.jit(lambda A, key: estimator(lambda v, A: A @ v, key, A))
-        t, val = _harness.timed_call(lambda: mf(A, jax.random.key(1)), repeats=repeats)
-        timings["matfree"] = t
-        rows.append(dict(task="slq_logdet", n=n, library="matfree",
-                         median_ms=1e3 * t["median_s"], compile_s=t["compile_s"],
-                         value=float(val), rel_error=abs(float(val) - exact) / abs(exact)))
+        fns["matfree"] = lambda: mf(A, key)
     except ImportError:
         pass
     try:
         import imate
 
         A_np = np.asarray(A)
-        holder = {}
-
-        def run_imate():
-            holder["v"] = imate.logdet(A_np, method="slq", min_num_samples=probes,
-                                       max_num_samples=probes, lanczos_degree=steps,
-                                       orthogonalize=-1, verbose=False)
-            return None
-
-        t = _harness.time_call(run_imate, repeats=max(1, repeats // 2))
-        val = holder["v"]
-        val = float(val[0] if isinstance(val, tuple) else val)
-        timings["imate"] = t
-        rows.append(dict(task="slq_logdet", n=n, library="imate", median_ms=1e3 * t["median_s"],
-                         compile_s=0.0, value=val, rel_error=abs(val - exact) / abs(exact)))
+        fns["imate"] = lambda: imate.logdet(A_np, method="slq", min_num_samples=probes,
+                                            max_num_samples=probes, lanczos_degree=steps,
+                                            orthogonalize=-1, verbose=False)
     except ImportError:
         pass
-    for row in rows:
-        row["jaxkern_speedup"] = _harness.ratio(timings[row["library"]], timings["jaxkern"])
-        row["exact"] = exact
+    timings, results = _harness.interleaved(fns, rounds=rounds)
+    rows = []
+    for name, t in timings.items():
+        if name == "jaxkern":
+            value, se = float(results[name].estimate), float(results[name].standard_error)
+        else:
+            value, se = results[name], None
+            value = float(value[0] if isinstance(value, tuple) else value)
+        rows.append(dict(task="slq_logdet", n=n, library=name, median_ms=1e3 * t["median_s"],
+                         compile_s=t["compile_s"], value=value,
+                         rel_error=abs(value - exact) / abs(exact), standard_error=se,
+                         exact=exact, jaxkern_speedup=_harness.ratio(t, timings["jaxkern"])))
     return rows
 
 
@@ -167,32 +155,25 @@ def _gpytorch_lml(X, y, settings):
     return call
 
 
-def _lml_rows(sizes, repeats, *, with_dense, with_gpytorch, with_defaults=True) -> list[dict]:
+def _lml_rows(sizes, rounds, *, with_dense, with_gpytorch, with_defaults=True) -> list[dict]:
     from jaxkern.gp import CG, Cholesky
 
     rows = []
     for n in sizes:
         X, y = _data(n)
-        timings, values = {}, {}
-        call, _, _ = _jaxkern_lml(X, y, CG(**SETTINGS))
-        timings["jaxkern CG"], values["jaxkern CG"] = _harness.timed_call(call, repeats=repeats)
-        # Auto's iterative side is CG() with its defaults (tighter rtol, more probes): the
-        # crossover against Cholesky is measured with those
+        fns = {"jaxkern CG": _jaxkern_lml(X, y, CG(**SETTINGS))[0]}
         if with_defaults:
-            call, _, _ = _jaxkern_lml(X, y, CG())
-            timings["jaxkern CG()"], values["jaxkern CG()"] = _harness.timed_call(
-                call, repeats=repeats)
+            # Auto's iterative side is CG() with its defaults (tighter rtol, more probes): the
+            # crossover against Cholesky is measured with those
+            fns["jaxkern CG()"] = _jaxkern_lml(X, y, CG())[0]
         if with_dense:
-            call, f, params = _jaxkern_lml(X, y, Cholesky())
-            timings["jaxkern Cholesky"], values["jaxkern Cholesky"] = _harness.timed_call(
-                call, repeats=repeats)
+            fns["jaxkern Cholesky"] = _jaxkern_lml(X, y, Cholesky())[0]
         if with_gpytorch:
             try:
-                call = _gpytorch_lml(X, y, SETTINGS)
-                timings["gpytorch CG"], values["gpytorch CG"] = _harness.timed_call(
-                    call, repeats=repeats)
+                fns["gpytorch CG"] = _gpytorch_lml(X, y, SETTINGS)
             except ImportError:
                 pass
+        timings, values = _harness.interleaved(fns, rounds=rounds)
         ref = values.get("jaxkern Cholesky")
         for name, t in timings.items():
             value, grad = values[name]
@@ -240,7 +221,7 @@ def _add_big_rows() -> dict:
                            "`python -m benchmarks.run scalable` first.")
     previous = json.loads(path.read_text())
     start = time.perf_counter()
-    big = _lml_rows([20_000], repeats=1, with_dense=True, with_gpytorch=True,
+    big = _lml_rows([20_000], rounds=1, with_dense=True, with_gpytorch=True,
                     with_defaults=False)
     print(_harness.table(big, ["n", "library", "median_ms", "compile_s", "lml", "lml_rel_error",
                                "grad_rel_error", "jaxkern_cg_speedup"]))
@@ -256,12 +237,12 @@ def run(quick: bool) -> dict:
         return _add_big_rows()
     start = time.perf_counter()
     if quick:
-        slq = _slq_rows(300, probes=30, steps=30, repeats=2)
-        lml = _lml_rows([500], repeats=2, with_dense=True, with_gpytorch=True)
+        slq = _slq_rows(300, probes=30, steps=30, rounds=2)
+        lml = _lml_rows([500], rounds=2, with_dense=True, with_gpytorch=True)
         mem = _memory_rows([1000])
     else:
-        slq = _slq_rows(4000, probes=30, steps=30, repeats=5)
-        lml = _lml_rows([1000, 2000, 4000, 8000], repeats=3, with_dense=True,
+        slq = _slq_rows(4000, probes=30, steps=30, rounds=5)
+        lml = _lml_rows([1000, 2000, 4000, 8000], rounds=3, with_dense=True,
                         with_gpytorch=True)
         mem = _memory_rows([20_000, 100_000])
     crossover = _crossover(lml)
