@@ -206,11 +206,16 @@ def _memory_rows(sizes) -> list[dict]:
 
 
 def _crossover(lml_rows) -> int | None:
-    """The smallest timed n at which CG() (Auto's iterative side) beats the dense Cholesky."""
+    """The smallest timed n from which on CG() (Auto's iterative side) beats the dense Cholesky
+    at every larger timed n too (one lucky size on a loaded machine is not a crossover)."""
     times = {(r["n"], r["library"]): r["median_ms"] for r in lml_rows}
-    faster = [n for (n, lib) in times if lib == "jaxkern CG()"
-              and (n, "jaxkern Cholesky") in times and times[n, lib] < times[n, "jaxkern Cholesky"]]
-    return min(faster, default=None)
+    sizes = sorted(n for (n, lib) in times if lib == "jaxkern CG()"
+                   and (n, "jaxkern Cholesky") in times)
+    faster = [times[n, "jaxkern CG()"] < times[n, "jaxkern Cholesky"] for n in sizes]
+    for i, n in enumerate(sizes):
+        if all(faster[i:]):
+            return n
+    return None
 
 
 def _add_big_rows() -> dict:
