@@ -9,6 +9,8 @@ fidelity kernels by exact statevector simulation.
 from ._attention import kernelized_attention as kernelized_attention
 from ._coding_rate import coding_rate as coding_rate
 from ._coding_rate import coding_rate_clusters as coding_rate_clusters
+from ._coding_rate import mlc_loss as mlc_loss
+from ._coding_rate import mlc_membership as mlc_membership
 from ._coding_rate import sinkhorn as sinkhorn
 from ._coding_rate import spectral_clustering as spectral_clustering
 from ._fourier import fourier_features as fourier_features
@@ -41,6 +43,8 @@ __all__ = [
     "fidelity_kernel",
     "fourier_features",
     "kernelized_attention",
+    "mlc_loss",
+    "mlc_membership",
     "neural_network_kernel",
     "nystrom_features",
     "sinkhorn",

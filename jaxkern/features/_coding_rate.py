@@ -239,3 +239,101 @@ def _kmeans(X, k, key, num_iters):
     C, _ = lax.scan(lloyd, C, None, length=num_iters)
     d2 = sqdist(C)
     return jnp.argmin(d2, axis=1), jnp.sum(jnp.min(d2, axis=1))
+
+
+def _unit_rows(X: Array) -> Array:
+    norms = jnp.linalg.norm(X, axis=1, keepdims=True)
+    return X / jnp.where(norms > 0, norms, 1)
+
+
+def mlc_membership(
+    C: Float[Array, "n c"],
+    *,
+    eta: Float[ArrayLike, ""],
+    num_iters: int = 20,
+) -> Float[Array, "n n"]:
+    r"""MLC's doubly stochastic membership of a batch, from cluster-head features.
+
+    $$\Gamma = \mathcal P_{\Omega}\bigl(\hat C \hat C^\top / \eta\bigr), \qquad
+      \hat c_i = c_i / \|c_i\|,$$
+    with $\mathcal P_\Omega$ the Sinkhorn projection ([`sinkhorn`][jaxkern.features.sinkhorn])
+    onto doubly stochastic matrices and the diagonal removed first (a point is not its own
+    neighbour: $S_{ii} = -\infty$). Small $\eta$ gives sparse, near-permutation memberships;
+    large $\eta$ spreads them.
+
+    **Arguments:**
+
+    - `C`: cluster-head outputs, shape (n, c).
+    - `eta`: temperature $\eta > 0$.
+    - `num_iters`: Sinkhorn rounds (static).
+
+    **Returns:** $\Gamma$, shape (n, n), zero diagonal, rows and columns summing to 1.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> from jaxkern.features import mlc_membership
+        >>> G = mlc_membership(jax.random.normal(jax.random.key(0), (6, 3)), eta=0.5)
+        >>> round(float(G.sum(axis=0)[0]), 5), float(G[0, 0])
+        (1.0, 0.0)
+
+    Ding et al., *Unsupervised Manifold Linearizing and Clustering*, ICCV 2023, Section 3.
+    """
+    check_ndim("C", C, 2, "(n, c)")
+    check_positive("eta", eta)
+    check_int("num_iters", num_iters, 1)
+    Ch = _unit_rows(C)
+    n = C.shape[0]
+    S = (Ch @ Ch.T) / jnp.asarray(eta, C.dtype)
+    S = jnp.where(jnp.eye(n, dtype=bool), -jnp.inf, S)
+    return sinkhorn(S, num_iters=num_iters)
+
+
+def mlc_loss(
+    Z: Float[Array, "n d"],
+    C: Float[Array, "n c"],
+    *,
+    eps: Float[ArrayLike, ""],
+    eta: Float[ArrayLike, ""],
+    num_iters: int = 20,
+) -> Float[Array, ""]:
+    r"""The manifold-linearising-and-clustering loss: minus the rate reduction under $\Gamma$.
+
+    $$\mathcal L(Z, C) = -\Delta R = -R(\hat Z; \varepsilon) + R_c\bigl(\hat Z,
+      \Gamma(C); \varepsilon\bigr), \qquad \hat z_i = z_i / \|z_i\|,$$
+    with $\Gamma(C)$ from [`mlc_membership`][jaxkern.features.mlc_membership]: expand the
+    whole batch (large $R$) while compressing each point together with the points its
+    membership row selects (small $R_c$), so the feature head maps each cluster to a
+    low-dimensional subspace and the cluster head learns which points share one. Minimise
+    it over the parameters of the heads producing `Z` and `C` (gradients flow through the
+    Cholesky log-determinants and the unrolled Sinkhorn rounds); cluster afterwards with
+    [`spectral_clustering`][jaxkern.features.spectral_clustering] on $\Gamma$.
+
+    **Arguments:**
+
+    - `Z`: feature-head outputs, shape (n, d) (rows projected to the unit sphere here).
+    - `C`: cluster-head outputs, shape (n, c).
+    - `eps`: distortion $\varepsilon > 0$; `eta`: Sinkhorn temperature $\eta > 0$.
+    - `num_iters`: Sinkhorn rounds (static).
+
+    **Returns:** the scalar loss.
+
+    Example:
+        >>> import jax, jax.numpy as jnp
+        >>> from jaxkern.features import mlc_loss
+        >>> Z = jax.random.normal(jax.random.key(0), (32, 8))
+        >>> g = jax.grad(mlc_loss, argnums=(0, 1))(Z, Z, eps=0.5, eta=0.1)
+        >>> bool(jnp.all(jnp.isfinite(g[0])) & jnp.all(jnp.isfinite(g[1])))
+        True
+
+    Ding et al., *Unsupervised Manifold Linearizing and Clustering*, ICCV 2023, eq. 5
+    (without its entropy term); Yu et al., *Learning Diverse and Discriminative
+    Representations via the Principle of Maximal Coding Rate Reduction*, NeurIPS 2020.
+    """
+    check_ndim("Z", Z, 2, "(n, d)")
+    check_ndim("C", C, 2, "(n, c)")
+    if C.shape[0] != Z.shape[0]:
+        raise ValueError(f"`C` must have one row per row of `Z` ({Z.shape[0]}), got shape "
+                         f"{C.shape}.")
+    Zh = _unit_rows(Z)
+    G = mlc_membership(C.astype(Z.dtype), eta=eta, num_iters=num_iters)
+    return -coding_rate(Zh, eps=eps) + coding_rate_clusters(Zh, G, eps=eps)

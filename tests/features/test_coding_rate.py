@@ -7,7 +7,14 @@ import pytest
 from sklearn.datasets import load_digits
 from sklearn.metrics import adjusted_rand_score
 
-from jaxkern.features import coding_rate, coding_rate_clusters, sinkhorn, spectral_clustering
+from jaxkern.features import (
+    coding_rate,
+    coding_rate_clusters,
+    mlc_loss,
+    mlc_membership,
+    sinkhorn,
+    spectral_clustering,
+)
 from tests.helpers import FLOAT, X64, assert_close, check_transforms, points
 
 
@@ -106,3 +113,52 @@ def test_bad_inputs():
         sinkhorn(jnp.ones((3, 2), FLOAT))
     with pytest.raises(ValueError, match="num_clusters"):
         spectral_clustering(jnp.eye(3, dtype=FLOAT), 5, key=jax.random.key(0))
+
+
+def _numpy_mlc(Z, C, eps, eta, rounds):
+    """Independent float64 reference: Sinkhorn by alternating scalings, slogdet rates."""
+    Z = Z / np.linalg.norm(Z, axis=1, keepdims=True)
+    C = C / np.linalg.norm(C, axis=1, keepdims=True)
+    K = np.exp(C @ C.T / eta) * (1 - np.eye(len(C)))
+    for _ in range(rounds):
+        K = K / K.sum(1, keepdims=True)
+        K = K / K.sum(0, keepdims=True)
+    n, d = Z.shape
+    R = 0.5 * np.linalg.slogdet(np.eye(d) + d / (n * eps**2) * Z.T @ Z)[1]
+    Rc = sum(K[:, j].sum() / (2 * n) * np.linalg.slogdet(
+        np.eye(d) + d / (K[:, j].sum() * eps**2) * (Z * K[:, j:j + 1]).T @ Z)[1] for j in range(n))
+    return K, Rc - R
+
+
+def test_mlc_loss_and_membership_against_numpy(getkey):
+    Z, C = points(getkey(), 10, 4), points(getkey(), 10, 3)
+    G_ref, L_ref = _numpy_mlc(np.asarray(Z, np.float64), np.asarray(C, np.float64), 0.5, 0.3, 50)
+    G = mlc_membership(C, eta=0.3, num_iters=50)
+    assert_close(G, G_ref, rtol64=1e-10, rtol32=1e-4, atol64=1e-13, atol32=1e-6)
+    assert float(jnp.max(jnp.abs(jnp.diagonal(G)))) == 0.0
+    assert_close(mlc_loss(Z, C, eps=0.5, eta=0.3, num_iters=50), L_ref, rtol64=1e-10,
+                 rtol32=1e-4)
+
+
+def test_mlc_loss_gradient_matches_finite_differences(getkey):
+    Z, C = points(getkey(), 8, 3), points(getkey(), 8, 2)
+    f = jax.jit(lambda Z, C: mlc_loss(Z, C, eps=0.5, eta=0.5, num_iters=5))
+    gZ, gC = jax.grad(f, argnums=(0, 1))(Z, C)
+    eps = 1e-5 if X64 else 1e-2
+    for g, which in ((gZ, 0), (gC, 1)):
+        args = [Z, C]
+        e = jnp.zeros_like(args[which]).at[3, 1].set(eps)
+        plus, minus = list(args), list(args)
+        plus[which], minus[which] = args[which] + e, args[which] - e
+        fd = (f(*plus) - f(*minus)) / (2 * eps)
+        assert abs(float(g[3, 1] - fd)) < (1e-6 if X64 else 2e-2) * max(1.0, abs(float(fd)))
+
+
+def test_mlc_bad_inputs():
+    Z = jnp.ones((4, 2), FLOAT)
+    with pytest.raises(ValueError, match="C"):
+        mlc_loss(Z, jnp.ones((5, 2), FLOAT), eps=0.5, eta=0.1)
+    with pytest.raises(ValueError, match="eta"):
+        mlc_membership(Z, eta=0.0)
+    with pytest.raises(ValueError, match="eps"):
+        mlc_loss(Z, Z, eps=-1.0, eta=0.1)
