@@ -403,16 +403,15 @@ def empirical_ntk(
         method = _OLD_METHODS[method]
     if method not in STRATEGIES:
         raise ValueError(f"`method` must be one of {STRATEGIES}, got {method!r}.")
-    strategy = method
     X2 = _check_inputs(X1, X2, block_size)
     n1, n2 = X1.shape[0], X2.shape[0]
     b1, b2 = min(block_size, n1), min(block_size, n2)
     out_size = jax.eval_shape(f, params, X1[0]).size
     plan = None
-    if strategy in ("auto", "structured_derivatives"):
+    if method in ("auto", "structured_derivatives"):
         plan = _plan(f, params, jax.ShapeDtypeStruct(X1.shape[1:], X1.dtype))
-    if strategy == "auto":
-        strategy = _costs(plan, n1, n2, b1, b2).choice
+    if method == "auto":
+        method = _costs(plan, n1, n2, b1, b2).choice
     X1_blocks = into_blocks(X1, b1, "edge")
     X2_blocks = into_blocks(X2, b2, "edge")
 
@@ -423,11 +422,11 @@ def empirical_ntk(
             return fn(blocks[0])[None]
         return lax.map(fn, blocks)
 
-    if strategy == "ntk_vector_products":
+    if method == "ntk_vector_products":
         def row(x1b):
             return over(lambda x2b: _ntvp_tile(f, params, x1b, x2b), X2_blocks)
     else:
-        if strategy == "jacobian_contraction":
+        if method == "jacobian_contraction":
             features, pair = (lambda xb: _jacobian_features(f, params, xb)), _jacobian_pair
         else:
             features = lambda xb: _structured_features(f, params, plan, xb)

@@ -47,6 +47,7 @@ from ..linalg import (
     woodbury_sample,
     woodbury_solve,
 )
+from ..linalg._lanczos import gauss_rules
 from ._solvers import CG
 
 
@@ -89,16 +90,10 @@ def _solve(op: _Operator, B, solver: CG, throw_columns: int) -> CGResult:
 
 def _slq_from_tridiagonals(tri, weights, steps):
     """weights_i e_1^T log(T_i) e_1 per probe column, from each T_i's leading steps x steps."""
-    diag, offdiag = tri.diag[:, :steps], tri.offdiag[:, : steps - 1]
-    T = (jax.vmap(jnp.diag)(diag) + jax.vmap(lambda e: jnp.diag(e, 1))(offdiag)
-         + jax.vmap(lambda e: jnp.diag(e, -1))(offdiag))
-    # one probe at a time: a batched eigh is a batched LAPACK call, which on XLA:CPU blocks the
-    # intra-op pool that a sharded program's devices share (docs/sharp_bits.md)
-    theta, S = jax.lax.map(jnp.linalg.eigh, T)
+    theta, gauss_weights = gauss_rules(tri.diag[:, :steps], tri.offdiag[:, : steps - 1])
     # Ritz values of an SPD operator are positive; clip round-off before the log.
     theta = jnp.maximum(theta, jnp.finfo(theta.dtype).tiny)
-    quad = jnp.sum(S[:, 0, :] ** 2 * jnp.log(theta), axis=1)
-    return weights * quad
+    return weights * jnp.sum(gauss_weights * jnp.log(theta), axis=1)
 
 
 def _forward(k, X, y, shift, solver: CG):

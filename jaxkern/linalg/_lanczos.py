@@ -318,13 +318,21 @@ def _quadrature(matvec, Z, num_steps, reorthogonalize):
     norms = eqx.error_if(norms, ~jnp.all(norms > 0) | ~jnp.all(jnp.isfinite(norms)),
                          "the probes must be nonzero and finite.")
     _, diag, offdiag = _lanczos_rows(matvec, Z / norms[:, None], num_steps, reorthogonalize)
+    return gauss_rules(diag, offdiag)
+
+
+def gauss_rules(diag, offdiag):
+    """Nodes (Ritz values) and weights (squared first eigenvector components) of the Gauss
+    rule of each tridiagonal, rows of `diag` (p, m) and `offdiag` (p, m - 1).
+
+    One tridiagonal at a time: a batched eigh is a batched LAPACK call, which can block
+    XLA:CPU's intra-op pool (docs/sharp_bits.md).
+    """
 
     def gauss(tri):
         theta, S = jnp.linalg.eigh(_tridiagonal(*tri))
         return theta, S[0, :] ** 2
 
-    # one probe at a time: a batched eigh is a batched LAPACK call, which can block XLA:CPU's
-    # intra-op pool (docs/sharp_bits.md)
     return jax.lax.map(gauss, (diag, offdiag))
 
 
