@@ -40,6 +40,7 @@ from ..kernels import gram, gram_diag, kernel_matvec
 from ..linalg import (
     CGResult,
     batched_cg,
+    gauss_rules,
     pivoted_cholesky,
     replicated,
     woodbury_logdet,
@@ -47,7 +48,6 @@ from ..linalg import (
     woodbury_sample,
     woodbury_solve,
 )
-from ..linalg._lanczos import gauss_rules
 from ._solvers import CG
 
 

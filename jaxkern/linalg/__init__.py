@@ -26,6 +26,7 @@ from ._lanczos import LanczosDecomposition as LanczosDecomposition
 from ._lanczos import RitzPairs as RitzPairs
 from ._lanczos import SpectralDensity as SpectralDensity
 from ._lanczos import TraceEstimate as TraceEstimate
+from ._lanczos import gauss_rules as gauss_rules
 from ._lanczos import lanczos as lanczos
 from ._lanczos import lanczos_eigh as lanczos_eigh
 from ._lanczos import slq_logdet as slq_logdet
@@ -81,6 +82,7 @@ __all__ = [
     "deflated_cg",
     "default_jitter",
     "fixed_cg",
+    "gauss_rules",
     "gcrodr",
     "greedy_order",
     "into_blocks",
