@@ -9,6 +9,7 @@ from jaxkern.kernels import RBF, gram
 from jaxkern.linalg import (
     LanczosDecomposition,
     SpectralDensity,
+    gauss_rules,
     lanczos,
     lanczos_eigh,
     slq_logdet,
@@ -29,6 +30,21 @@ def _rbf_gram(key, n, shift=0.0):
 def _tridiag(dec):
     d, e = np.asarray(dec.diag, np.float64), np.asarray(dec.offdiag, np.float64)
     return np.diag(d) + np.diag(e, 1) + np.diag(e, -1)
+
+
+def test_gauss_rules_match_scipy_eigh_tridiagonal(getkey):
+    # Reference: SciPy eigh_tridiagonal (LAPACK stemr) in float64; the weights are the squared
+    # first components of its eigenvectors, and a Gauss rule's weights sum to one.
+    from scipy.linalg import eigh_tridiagonal
+
+    diag = jax.random.uniform(getkey(), (3, 7), dtype=FLOAT, minval=1.0, maxval=3.0)
+    offdiag = jax.random.uniform(getkey(), (3, 6), dtype=FLOAT, minval=0.1, maxval=1.0)
+    nodes, weights = gauss_rules(diag, offdiag)
+    for k in range(3):
+        theta, S = eigh_tridiagonal(np.asarray(diag[k], np.float64), np.asarray(offdiag[k], np.float64))
+        assert_close(nodes[k], theta, rtol64=1e-12, rtol32=1e-5)
+        assert_close(weights[k], S[0] ** 2, rtol64=1e-10, rtol32=1e-4, atol32=1e-6)
+    assert_close(weights.sum(axis=1), np.ones(3), rtol64=1e-13, rtol32=1e-6)
 
 
 @pytest.mark.parametrize("n", [pytest.param(2000, marks=pytest.mark.slow), 500])
