@@ -41,7 +41,8 @@ def test_gauss_rules_match_scipy_eigh_tridiagonal(getkey):
     offdiag = jax.random.uniform(getkey(), (3, 6), dtype=FLOAT, minval=0.1, maxval=1.0)
     nodes, weights = gauss_rules(diag, offdiag)
     for k in range(3):
-        theta, S = eigh_tridiagonal(np.asarray(diag[k], np.float64), np.asarray(offdiag[k], np.float64))
+        d, e = np.asarray(diag[k], np.float64), np.asarray(offdiag[k], np.float64)
+        theta, S = eigh_tridiagonal(d, e)
         assert_close(nodes[k], theta, rtol64=1e-12, rtol32=1e-5)
         assert_close(weights[k], S[0] ** 2, rtol64=1e-10, rtol32=1e-4, atol32=1e-6)
     assert_close(weights.sum(axis=1), np.ones(3), rtol64=1e-13, rtol32=1e-6)
