@@ -243,11 +243,61 @@ def _mode_bwd(likelihood, max_iter, tol, residuals, cotangents):
 _mode.defvjp(_mode_fwd, _mode_bwd)
 
 
+def _check_mode(f):
+    return eqx.error_if(f, ~jnp.all(jnp.isfinite(f)),
+                        "the Laplace mode is not finite: the Newton iteration failed; check the "
+                        "kernel's hyperparameters and `jitter`.")
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def _binary_laplace(K, y, likelihood, max_iter, tol):
+    return _binary_laplace_fwd(K, y, likelihood, max_iter, tol)[0]
+
+
+def _binary_laplace_fwd(K, y, likelihood, max_iter, tol):
+    f, it = _newton(K, y, likelihood, max_iter, tol)
+    f = _check_mode(f)
+    g, w = likelihood.derivatives(f, y)
+    sw, L, _, half_logdet = _binary_factor(K, w)
+    lml = -0.5 * jnp.sum(f * g) + jnp.sum(likelihood.log_prob(f, y)) - half_logdet
+    return (f, lml, it), (K, y, f, g, w, sw, L)
+
+
+def _binary_laplace_bwd(likelihood, max_iter, tol, residuals, cotangents):
+    # R&W Algorithm 5.1 written as one cotangent of K, so the Gram's own VJP carries it to the
+    # hyperparameters. With R = W^1/2 B^-1 W^1/2 = (W^-1 + K)^-1 and a = K^-1 f = g at the mode,
+    #   d lml / dK = 1/2 g g^T - 1/2 R + (s2 - R K s2) g^T   (explicit part, then the implicit
+    #   one through W(f)), s2 = -1/2 diag((K^-1 + W)^-1) dW/df,
+    # and a cotangent v of the mode adds u g^T with u = (I + W K)^-1 v (implicit function
+    # theorem on f = K g(f)). B^-1 comes from two triangular solves; diag((K^-1 + W)^-1) =
+    # (1 - diag B^-1) / W, since W^1/2 (K^-1 + W)^-1 W^1/2 = I - B^-1.
+    K, y, f, g, w, sw, L = residuals
+    f_bar, lml_bar, _ = cotangents
+    n = K.shape[0]
+    L_inv = jsl.solve_triangular(L, jnp.eye(n, dtype=K.dtype), lower=True)
+    B_inv = jsl.solve_triangular(L.T, L_inv, lower=False)
+    R = sw[:, None] * B_inv * sw[None, :]
+    _, dw = jax.jvp(lambda f: likelihood.derivatives(f, y)[1], (f,), (jnp.ones_like(f),))
+    # (1 - diag B^-1) carries a factor W, and so does dW/df for these likelihoods: the ratio
+    # stays accurate where W is tiny, and is zero where W underflows to zero
+    safe_w = jnp.where(w > 0, w, 1)
+    s2 = -0.5 * (1 - jnp.diagonal(B_inv)) * jnp.where(w > 0, dw / safe_w, 0)
+    t = lml_bar * (s2 - R @ (K @ s2))
+    u = f_bar - sw * jsl.cho_solve((L, True), sw * (K @ f_bar))
+    K_bar = lml_bar * (0.5 * g[:, None] * g[None, :] - 0.5 * R) + (t + u)[:, None] * g[None, :]
+    return K_bar, None
+
+
+_binary_laplace.defvjp(_binary_laplace_fwd, _binary_laplace_bwd)
+
+
 def _laplace_from_gram(K, y, likelihood, max_iter, tol) -> LaplaceApproximation:
+    if not likelihood.multiclass:
+        f, lml, it = _binary_laplace(K, y, likelihood, max_iter, tol)
+        g, w = likelihood.derivatives(f, y)
+        return LaplaceApproximation(f, g, w, lml, it)
     f, it = _mode(K, y, likelihood, max_iter, tol)
-    f = eqx.error_if(f, ~jnp.all(jnp.isfinite(f)),
-                     "the Laplace mode is not finite: the Newton iteration failed; check the "
-                     "kernel's hyperparameters and `jitter`.")
+    f = _check_mode(f)
     g, w, _, half_logdet = _factor(K, f, y, likelihood)
     # On the mode, K^{-1} f = g, so this equals -1/2 f^T K^{-1} f + log p(y|f) - 1/2 log|B| as a
     # function of K; its gradient through the implicit mode is the total derivative
