@@ -183,7 +183,7 @@ def fourier_to_sh(
         >>> import jax.numpy as jnp
         >>> from jaxkern.equivariant import fourier_to_sh, sh_to_fourier
         >>> x = jnp.array([1.0, 2.0, 3.0, 4.0])
-        >>> fourier_to_sh(sh_to_fourier(x), lmax=1).round(5).tolist()
+        >>> [round(v, 5) for v in fourier_to_sh(sh_to_fourier(x), lmax=1).tolist()]
         [1.0, 2.0, 3.0, 4.0]
 
     Luo, Chen & Zhang (ICLR 2024), Section 3.2.

@@ -245,7 +245,8 @@ def to_e3nn(coefficients: Float[ArrayLike, "*batch n"]) -> Float[Array, "*batch 
     Example:
         >>> import jax.numpy as jnp
         >>> from jaxkern.equivariant import to_e3nn
-        >>> to_e3nn(jnp.array([0.0, 1.0, 2.0, 3.0])).tolist()  # (y, z, x) -> e3nn's (x, y, z)
+        >>> # (y, z, x) -> e3nn's (x, y, z)
+        >>> [round(v, 6) for v in to_e3nn(jnp.array([0.0, 1.0, 2.0, 3.0])).tolist()]
         [0.0, 3.0, 1.0, 2.0]
     """
     coefficients = jnp.asarray(coefficients)
@@ -266,7 +267,7 @@ def from_e3nn(coefficients: Float[ArrayLike, "*batch n"]) -> Float[Array, "*batc
     Example:
         >>> import jax.numpy as jnp
         >>> from jaxkern.equivariant import from_e3nn
-        >>> from_e3nn(jnp.array([0.0, 3.0, 1.0, 2.0])).tolist()
+        >>> [round(v, 6) for v in from_e3nn(jnp.array([0.0, 3.0, 1.0, 2.0])).tolist()]
         [0.0, 1.0, 2.0, 3.0]
     """
     coefficients = jnp.asarray(coefficients)
