@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple
 
-import jax
 import jax.numpy as jnp
+import jax.scipy.linalg as jsl
 import numpy as np
 from jax import lax
 from jaxtyping import Array, Float
@@ -93,58 +93,73 @@ def entropy_balancing(
     dtype = features.dtype
     if tol is None:
         tol = 1e-10 if dtype == jnp.float64 else 1e-5
+    n, p = features.shape
     scale = jnp.maximum(jnp.max(jnp.abs(features)), jnp.finfo(dtype).tiny)
-    C = (features - target_mean.astype(dtype)[None, :]) / scale  # centred at the target
-    p = C.shape[1]
+    # Features centred at the target, scaled, stored (p, n): every product below (the
+    # gradient, the logits' change, the Hessian) contracts over the contiguous axis.
+    Ct = (features.T - target_mean.astype(dtype)[:, None]) / scale
     if base_weights is None:
-        log_b = jnp.zeros(C.shape[0], dtype)
+        log_b = jnp.zeros(n, dtype)
     else:
         check_ndim("base_weights", base_weights, 1, "(n,)")
-        if base_weights.shape[0] != C.shape[0]:
+        if base_weights.shape[0] != n:
             raise ValueError(f"`base_weights` must have one entry per row of `features` "
-                             f"({C.shape[0]}), got shape {base_weights.shape}.")
+                             f"({n}), got shape {base_weights.shape}.")
         b = base_weights.astype(dtype)
         log_b = jnp.where(b > 0, jnp.log(jnp.where(b > 0, b, 1)), -jnp.inf)
+    eps = jnp.finfo(dtype).eps
 
-    def dual(lam):
-        return jax.nn.logsumexp(C @ lam + log_b)
-
-    def parts(lam):
-        logits = C @ lam + log_b
-        w = jax.nn.softmax(logits)
-        g = C.T @ w
-        Cc = C - g[None, :]
-        H = (Cc * w[:, None]).T @ Cc
-        return w, g, H
+    def lse(z):
+        m = jnp.max(z)
+        m = jnp.where(jnp.isfinite(m), m, 0)
+        e = jnp.exp(z - m)
+        s = jnp.sum(e)
+        return m + jnp.log(s), e / s
 
     def cond(state):
-        lam, it, gap = state
-        return (it < max_iters) & (gap > tol)
+        *_, it, gap, moved = state
+        return (it < max_iters) & (gap > tol) & moved
 
     def body(state):
-        lam, it, _ = state
-        _, g, H = parts(lam)
+        z, f, w, g, it, _, _ = state
+        # Newton step. Hessian: the weighted covariance S S^T of the features centred at
+        # their weighted mean, S = (C - g)^T diag(sqrt w), one p x n x p product, symmetric
+        # and PSD as formed; a relative ridge keeps its Cholesky factor finite.
+        S = (Ct - g[:, None]) * jnp.sqrt(w)[None, :]
+        H = S @ S.T
         ridge = 1e-10 * jnp.trace(H) + jnp.finfo(dtype).tiny
-        step = jnp.linalg.solve(H + ridge * jnp.eye(p, dtype=dtype), g)
-        f0, slope = dual(lam), jnp.dot(g, step)
+        step = jsl.cho_solve((jnp.linalg.cholesky(H + ridge * jnp.eye(p, dtype=dtype)), True), g)
+        u = step @ Ct  # the logits' change per unit step, C step: z(t) = z - t u
+        slope = jnp.dot(g, step)  # the squared Newton decrement
+        # Where the decrement is below the rounding of the dual value (the quadratic region),
+        # comparing values says nothing: take the full step.
+        flat = slope <= 64 * eps * (1 + jnp.abs(f))
 
+        # Backtracking (Armijo) on the logits alone, no pass over C. The full step comes
+        # first and is taken in all but the first few iterations, its weights from that pass.
         def ls_cond(s):
-            t, k = s
-            return (dual(lam - t * step) > f0 - 0.25 * t * slope) & (k < 40)
+            t, f_t, _, k = s
+            return ~((f_t <= f - 0.25 * t * slope) | flat) & (k < 40)
 
-        t, _ = lax.while_loop(ls_cond, lambda s: (s[0] / 2, s[1] + 1),
-                              (jnp.asarray(1.0, dtype), 0))
-        new = lam - t * step
-        ok = jnp.all(jnp.isfinite(new)) & jnp.isfinite(dual(new)) & (dual(new) <= f0)
-        new = jnp.where(ok, new, lam)
-        _, g_new, _ = parts(new)
-        return new, it + 1, jnp.max(jnp.abs(g_new))
+        def ls_body(s):
+            t = s[0] / 2
+            return (t, *lse(z - t * u), s[3] + 1)
 
-    lam0 = jnp.zeros(p, dtype)
-    gap0 = jnp.max(jnp.abs(C.T @ jax.nn.softmax(log_b)))
-    lam, it, gap = lax.while_loop(cond, body, (lam0, 0, gap0))
-    w = jax.nn.softmax(C @ lam + log_b)
-    return BalancingWeights(w, (C.T @ w) * scale, gap <= tol, it)
+        t, f_new, w_new, _ = lax.while_loop(ls_cond, ls_body,
+                                            (jnp.asarray(1.0, dtype), *lse(z - u), 0))
+        g_new = Ct @ w_new
+        # A step that does not decrease the dual (none found, or a non-finite one) is not
+        # taken, and the iteration stops: there is nothing more to gain.
+        ok = jnp.isfinite(f_new) & (f_new <= f) & jnp.isfinite(slope)
+        z, f, w, g = (jnp.where(ok, z - t * u, z), jnp.where(ok, f_new, f),
+                      jnp.where(ok, w_new, w), jnp.where(ok, g_new, g))
+        return z, f, w, g, it + 1, jnp.max(jnp.abs(g)), ok
+
+    f0, w0 = lse(log_b)
+    g0 = Ct @ w0
+    init = (log_b, f0, w0, g0, 0, jnp.max(jnp.abs(g0)), True)
+    _, _, w, g, it, gap, _ = lax.while_loop(cond, body, init)
+    return BalancingWeights(w, g * scale, gap <= tol, it)
 
 
 
