@@ -186,6 +186,40 @@ def test_obs_prune_equals_dense_obs():
                   np.max(np.abs(w64[~np.asarray(mag.mask)])))
 
 
+def test_obs_prune_sparsity_is_exact_and_single_removal_is_optimal():
+    # the fraction pruned is exactly round(s * d) over a pytree, and the pruned entries are 0
+    params, X, y = _problem()
+    G = jax.vmap(jax.grad(_loss), (None, 0, 0))(params, X.reshape(8, 5, -1), y.reshape(8, 5))
+    d = 15
+    for s in (0.1, 0.5, 0.9):
+        for out in (obs_prune(params, G, sparsity=s, damping=1e-2),
+                    magnitude_prune(params, sparsity=s)):
+            mask, flat = ravel_pytree(out.mask)[0], ravel_pytree(out.params)[0]
+            assert int(np.sum(~np.asarray(mask))) == round(s * d)
+            assert np.all(np.asarray(flat)[~np.asarray(mask)] == 0)
+    # on the quadratic q(w) = (w - w0)^T F (w - w0) / 2 with F = lambda I + G^T G / m, removing
+    # one weight: OBS reaches min_j rho_j (the optimum over all single removals, Hassibi & Stork)
+    # and beats magnitude pruning, whose weight is not the one of least saliency here
+    rng = np.random.default_rng(4)
+    dd, m, lam = 12, 6, 0.1
+    w0 = rng.standard_normal(dd)
+    w0[0] = 1e-3  # the smallest weight, but on a stiff direction
+    G = rng.standard_normal((m, dd))
+    G[:, 0] *= 20.0
+    F = lam * np.eye(dd) + G.T @ G / m
+    rho = w0**2 / (2 * np.diag(np.linalg.inv(F)))
+
+    def q(w):
+        e = np.asarray(w, np.float64) - w0
+        return 0.5 * e @ F @ e
+
+    obs = obs_prune(jnp.asarray(w0, FLOAT), jnp.asarray(G, FLOAT), sparsity=1 / dd, damping=lam)
+    mag = magnitude_prune(jnp.asarray(w0, FLOAT), sparsity=1 / dd)
+    assert not bool(np.asarray(mag.mask)[0]) and int(np.argmin(rho)) != 0
+    assert_close(q(obs.params), rho.min(), rtol64=1e-9, rtol32=1e-3)
+    assert q(obs.params) < 0.5 * q(mag.params)
+
+
 @pytest.fixture(scope="module")
 def digits():
     datasets = pytest.importorskip("sklearn.datasets")
