@@ -80,54 +80,21 @@ def quantile_levels(n: int) -> np.ndarray:
     return np.array([(k * phi) % 1 for k in range(1, n + 1)], dtype=np.float32)
 
 
-def _shift(v, s: int):
-    """`v[..., t + s]` along the last axis, zero where `t + s` falls outside."""
-    L = v.shape[-1]
-    if s == 0:
-        return v
-    if abs(s) >= L:
-        return jnp.zeros_like(v)
-    pad = jnp.zeros(v.shape[:-1] + (abs(s),), v.dtype)
-    if s > 0:
-        return jnp.concatenate([v[..., s:], pad], axis=-1)
-    return jnp.concatenate([pad, v[..., : L + s]], axis=-1)
-
-
-def _taps(x, dilation: int):
-    """The shared sum $-\\sum_k x_{t+(k-4)d}$ and the nine shifted copies of $3x$.
-
-    The additions run in the order of the reference implementation (centre tap, then the
-    four left taps, then the four right taps), so float32 results agree bit for bit.
-    """
-    A, G = -x, 3 * x
-    alpha = A
-    for k in (0, 1, 2, 3, 5, 6, 7, 8):
-        alpha = alpha + _shift(A, (k - 4) * dilation)
-    gammas = jnp.stack([_shift(G, (k - 4) * dilation) for k in range(9)])
-    return alpha, gammas
-
-
-def _convolutions(x, dilation: int):
-    """(84, ..., L) outputs of the 84 kernels at one dilation (x is (..., L))."""
-    alpha, gammas = _taps(x, dilation)
-    a, b, c = (KERNEL_INDICES[:, i] for i in range(3))
-    return alpha[None] + gammas[a] + gammas[b] + gammas[c]
-
-
 def _groups(params) -> list[tuple[int, tuple[int, ...]]]:
-    """Dilation indices grouped by feature count rounded up to a power of two.
-
-    One `lax.scan` runs per group (biases padded with +inf, which no output exceeds): few
-    groups keep the compiled program small, and the padding costs little.
-    """
+    """Dilation indices grouped by their number of features (one `lax.scan` per group)."""
     groups: dict[int, list[int]] = {}
     for j, nf in enumerate(params.features_per_dilation):
-        groups.setdefault(1 << max(int(nf) - 1, 0).bit_length(), []).append(j)
+        groups.setdefault(int(nf), []).append(j)
     return [(nf, tuple(js)) for nf, js in groups.items()]
 
 
 def _dyn_taps(xp, dilation, P: int, L: int):
-    """`_taps` at a traced dilation, from x zero-padded by P on both sides."""
+    """The shared sum $-\\sum_k x_{t+(k-4)d}$ and the nine shifted copies of $3x$ at a traced
+    dilation, from x zero-padded by P on both sides.
+
+    The additions run in the order of the reference implementation (centre tap, then the
+    four left taps, then the four right taps), so float32 results agree bit for bit.
+    """
     A = -xp
     G = 3 * xp
     alpha = jax.lax.dynamic_slice_in_dim(A, P, L, axis=-1)
@@ -139,7 +106,8 @@ def _dyn_taps(xp, dilation, P: int, L: int):
 
 
 def _windows(length, L: int, dilation, j):
-    """(84, L) masks of the positions each kernel pools over, for a series of `length` <= L.
+    """(84, L) masks of the positions each kernel pools over, and their sizes (84,), for a
+    series of `length` <= L.
 
     Kernel k at dilation index j pools over every position when (j + k) is even, over the
     positions that need no zero padding otherwise; where that window is empty (series shorter
@@ -148,57 +116,177 @@ def _windows(length, L: int, dilation, j):
     t = jnp.arange(L, dtype=jnp.int32)
     pad = 4 * dilation
     full = t < length
-    inner = (t >= pad) & (t < length - pad)
-    inner = jnp.where(length - 2 * pad > 0, inner, full)
-    odd = ((j + jnp.arange(NUM_KERNELS, dtype=jnp.int32)) % 2 == 1)[:, None]
-    return jnp.where(odd, inner[None, :], full[None, :])
+    has_inner = length - 2 * pad > 0
+    inner = jnp.where(has_inner, (t >= pad) & (t < length - pad), full)
+    odd = (j + jnp.arange(NUM_KERNELS, dtype=jnp.int32)) % 2 == 1
+    size = jnp.where(odd & has_inner, length - 2 * pad, length)
+    return jnp.where(odd[:, None], inner[None, :], full[None, :]), size
 
 
-def _ppv(C, B, W, dtype):
-    """Proportion of positions in window W (84, L) where C (84, L) exceeds each bias B (84, nf)."""
-    count = jnp.sum(W, axis=-1, dtype=jnp.int32)
-    C = jnp.where(W, C, -jnp.inf)  # outside the window: below every bias
-    hits = jnp.sum(C[:, None, :] > B[:, :, None], axis=-1, dtype=jnp.int32)
-    return hits.astype(dtype) / count[:, None].astype(dtype)
+#: Running counts per comparison loop (`_counts`); series are padded to a multiple of it.
+LANES = 32
+#: Biases compared in one loop (more than this per kernel are split over several loops).
+QCHUNK = 8
 
 
-def _padded(b, nf: int, inf):
-    """Biases of one dilation (84 * m,) as (84, nf), padded with +inf."""
-    b = b.reshape(NUM_KERNELS, -1)
-    return jnp.concatenate([b] + [inf] * (nf - b.shape[1]), axis=1)
+def _counts(C, B):
+    """(84, nf) int32: how many of C's (84, L) values exceed each bias B (84, nf).
+
+    L is a multiple of LANES. The comparisons are summed slice by slice into LANES running
+    int32 counts and then across them, one loop per QCHUNK biases that XLA's CPU backend
+    vectorises (~20 G comparisons/s on one AVX-512 core); a plain compare-and-sum reduction
+    over L, or a float sum, runs 5-10x slower there.
+    """
+    out = []
+    for q0 in range(0, B.shape[1], QCHUNK):
+        Bq = B[:, q0:q0 + QCHUNK]
+        acc = None
+        for i in range(C.shape[-1] // LANES):
+            hit = jnp.where(C[:, None, i * LANES:(i + 1) * LANES] > Bq[:, :, None], 1, 0)
+            acc = hit if acc is None else acc + hit
+        out.append(jnp.sum(acc, axis=-1, dtype=jnp.int32))
+    return out[0] if len(out) == 1 else jnp.concatenate(out, axis=1)
 
 
-def _transform_one(params: MiniRocketParameters, x, length):
-    """Features of one series x (c, L) whose first `length` points are the series."""
+def _block_order() -> np.ndarray:
+    """Kernel indices in "block" order: for each middle tap b = 1..7, the b x (8 - b) kernels
+    (a, b, c) with a < b < c, a-major.
+
+    Block b's outputs are the dense broadcast ((alpha + G[a]) + G[b]) + G[c] over a contiguous
+    range of a and of c, so the 84 convolutions are 7 broadcasts of slices of the nine taps G
+    (no gather of 84 rows, which XLA's CPU backend runs element by element, 10x slower).
+    """
+    index = {tuple(k): i for i, k in enumerate(KERNEL_INDICES.tolist())}
+    return np.array([index[(a, b, c)] for b in range(1, 8) for a in range(b)
+                     for c in range(b + 1, 9)], dtype=np.int32)
+
+
+BLOCK_ORDER = _block_order()
+
+
+def _feature_order(features_per_dilation) -> np.ndarray:
+    """Feature indices in block order (kernels in BLOCK_ORDER within each dilation)."""
+    out, start = [], 0
+    for nf in features_per_dilation:
+        out.append(start + (BLOCK_ORDER[:, None] * nf + np.arange(nf)[None, :]).reshape(-1))
+        start += NUM_KERNELS * nf
+    return np.concatenate(out).astype(np.int32)
+
+
+def _transform_univariate(params: MiniRocketParameters, x, length):
+    """Features of one univariate series x (L,) whose first `length` points are the series,
+    given biases in block order (`_feature_order`); the features come back in block order.
+
+    Per dilation (a `lax.scan` over the dilations with the same number of biases): the nine
+    shifted copies of -x and 3x are gathered, the shared sum alpha formed once, and the 84
+    outputs written block by block (`BLOCK_ORDER`) into one (84, Lp) buffer, the pooling window
+    folded in as a 0 / -inf penalty; `_counts` then compares the buffer with the biases. Two
+    devices keep XLA from fusing the convolution into the comparison loop (which would redo it
+    once per bias): the buffer is updated in place (`dynamic_update_slice` into the loop
+    carry, which no consumer fuses), and alpha is divided by a run-time vector of ones (a
+    float division is "expensive", so it is not duplicated into its 84 consumers).
+    """
     L = x.shape[-1]
-    x = jnp.where(jnp.arange(L, dtype=jnp.int32)[None, :] < length, x, 0)
+    Lp = -(-L // LANES) * LANES
+    dtype = x.dtype
+    x = jnp.where(jnp.arange(L, dtype=jnp.int32) < length, x, 0)
     P = 4 * max(params.dilations)
-    xp = jnp.pad(x, ((0, 0), (P, P)))
-    masks = params.channel_masks.astype(x.dtype).reshape(-1, NUM_KERNELS, x.shape[0])
-    univariate = x.shape[0] == 1
-    offsets = np.concatenate([[0], np.cumsum(np.asarray(params.features_per_dilation))])
+    xp = jnp.pad(x, (P, P + Lp - L))
+    t = jnp.arange(Lp, dtype=jnp.int32)
+    # exactly 1 everywhere, unknown to XLA, and not a broadcast (a division by a broadcast
+    # scalar becomes a multiplication, which XLA fuses freely)
+    one = jnp.minimum(t + jnp.maximum(length, 1), 1).astype(dtype)
+    full = t < length
+    zero, neg_inf = jnp.asarray(0, dtype), jnp.asarray(-jnp.inf, dtype)
+    pen_full = jnp.where(full, zero, neg_inf)
+    order = jnp.asarray(BLOCK_ORDER)
+
+    def conv(j, d, C):
+        starts = P + (jnp.arange(9, dtype=jnp.int32) - 4) * d
+        # (9, Lp) shifted copies of -x and 3x; 3x is formed before the gather so that no
+        # multiply-add contraction can merge it into the sums below
+        A9, G9 = (jax.vmap(lambda s, v=v: jax.lax.dynamic_slice_in_dim(v, s, Lp))(starts)
+                  for v in (-xp, 3 * xp))
+        alpha = A9[4]
+        for k in (0, 1, 2, 3, 5, 6, 7, 8):  # the reference implementation's order
+            alpha = alpha + A9[k]
+        alpha = alpha / one
+        pad = 4 * d
+        has_inner = length - 2 * pad > 0
+        inner = jnp.where(has_inner, (t >= pad) & (t < length - pad), full)
+        pen_inner = jnp.where(inner, zero, neg_inf)
+        odd = (j + order) % 2 == 1  # pools over the positions that need no padding
+        r0 = 0
+        for b in range(1, 8):
+            rows = b * (8 - b)
+            R = ((alpha[None, None] + G9[:b, None]) + G9[b][None, None]) + G9[b + 1:][None]
+            R = R.reshape(rows, Lp) + jnp.where(odd[r0:r0 + rows, None], pen_inner, pen_full)
+            C = jax.lax.dynamic_update_slice_in_dim(C, R, r0, axis=0)
+            r0 += rows
+        size = jnp.where(odd & has_inner, length - 2 * pad, length).astype(dtype)
+        return C, size
+
+    offsets = NUM_KERNELS * np.concatenate([[0], np.cumsum(params.features_per_dilation)])
     dil = np.asarray(params.dilations)
     out = [None] * len(dil)
     for nf, js in _groups(params):
         idx = np.asarray(js)
-        inf = jnp.full((NUM_KERNELS, 1), jnp.inf, x.dtype)
-        B = jnp.stack([_padded(params.biases[NUM_KERNELS * offsets[j]:
-                                             NUM_KERNELS * offsets[j + 1]], nf, inf)
+        B = jnp.stack([params.biases[offsets[j]: offsets[j + 1]].reshape(NUM_KERNELS, nf)
+                       for j in js])  # already in block order
+
+        def body(C, inputs):
+            j, d, Bj = inputs
+            C, size = conv(j, d, C)
+            return C, _counts(C, Bj).astype(dtype) / size[:, None]
+
+        xs = (jnp.asarray(idx, jnp.int32), jnp.asarray(dil[idx], jnp.int32), B)
+        _, F = jax.lax.scan(body, jnp.broadcast_to(pen_full, (NUM_KERNELS, Lp)), xs)
+        for i, j in enumerate(js):
+            out[j] = F[i].reshape(-1)
+    return jnp.concatenate(out)
+
+
+def _transform_uni_block(params: MiniRocketParameters, x, length):
+    return _transform_univariate(params, x[0], length)
+
+
+def _transform_multivariate(params: MiniRocketParameters, x, length):
+    """Features of one multivariate series x (c, L) whose first `length` points are the
+    series (kernel-major order): each (dilation, kernel) sums its outputs over its channels."""
+    L = x.shape[-1]
+    Lp = -(-L // LANES) * LANES
+    x = jnp.where(jnp.arange(L, dtype=jnp.int32)[None, :] < length, x, 0)
+    P = 4 * max(params.dilations)
+    xp = jnp.pad(x, ((0, 0), (P, P + Lp - L)))
+    masks = params.channel_masks.astype(x.dtype).reshape(-1, NUM_KERNELS, x.shape[0])
+    one = jnp.minimum(jnp.arange(Lp, dtype=jnp.int32) + jnp.maximum(length, 1), 1)
+    one = one.astype(x.dtype)  # see _transform_univariate
+    offsets = NUM_KERNELS * np.concatenate([[0], np.cumsum(params.features_per_dilation)])
+    dil = np.asarray(params.dilations)
+    out = [None] * len(dil)
+    for nf, js in _groups(params):
+        idx = np.asarray(js)
+        B = jnp.stack([params.biases[offsets[j]: offsets[j + 1]].reshape(NUM_KERNELS, nf)
                        for j in js])
 
         def body(carry, inputs):
             j, d, Bj, m = inputs
-            alpha, gammas = _dyn_taps(xp, d, P, L)
+            alpha, gammas = _dyn_taps(xp, d, P, Lp)
             C = alpha[None]
             for i in range(3):
-                C = C + gammas[KERNEL_INDICES[:, i]]  # (84, c, L)
-            C = C[:, 0] if univariate else jnp.einsum("kcl,kc->kl", C, m)
-            return carry, _ppv(C, Bj, _windows(length, L, d, j), x.dtype)
+                C = C + jnp.take(gammas, jnp.asarray(KERNEL_INDICES[:, i]), axis=0,
+                                 mode="clip")  # (84, c, Lp)
+            C = jnp.einsum("kcl,kc->kl", C, m)
+            W, size = _windows(length, Lp, d, j)
+            C = jnp.where(W, C, -jnp.inf)  # outside the window: below every bias
+            C = C / one[None, :]  # exact; a float division is a fusion boundary (C is kept)
+            F = _counts(C, Bj).astype(x.dtype) / size[:, None].astype(x.dtype)
+            return carry, F
 
         xs = (jnp.asarray(idx, jnp.int32), jnp.asarray(dil[idx], jnp.int32), B, masks[idx])
         _, F = jax.lax.scan(body, None, xs)
         for i, j in enumerate(js):
-            out[j] = F[i, :, : params.features_per_dilation[j]].reshape(-1)
+            out[j] = F[i].reshape(-1)
     return jnp.concatenate(out)
 
 
@@ -262,7 +350,7 @@ def blocked_map(fn, params, X, lengths, block_size: int):
         m = xb.shape[0]
         if m < bs:
             xb = jnp.concatenate([xb, jnp.broadcast_to(xb[:1], (bs - m,) + xb.shape[1:])])
-            lb = jnp.concatenate([lb, jnp.broadcast_to(lb[:1], (bs - m,))])
+            lb = jnp.concatenate([lb, jnp.broadcast_to(lb[:1], (bs - m,) + lb.shape[1:])])
         out.append(_run_block(fn, params, xb, lb)[:m])
     return out[0] if len(out) == 1 else jnp.concatenate(out)
 
@@ -334,7 +422,12 @@ def minirocket_transform(
     lengths = check_lengths(lengths, n, L)
     params = jax.tree.map(lambda a: a.astype(X.dtype) if jnp.issubdtype(a.dtype, jnp.floating)
                           else a, params)
-    return blocked_map(_transform_one, params, X, lengths, block_size)
+    if X.shape[1] > 1:
+        return blocked_map(_transform_multivariate, params, X, lengths, block_size)
+    order = _feature_order(params.features_per_dilation)
+    params = eqx.tree_at(lambda p: p.biases, params, params.biases[order])
+    F = blocked_map(_transform_uni_block, params, X, lengths, block_size)
+    return F[:, np.argsort(order).astype(np.int32)]
 
 
 def _channel_combinations(rng, num_channels: int, num_combinations: int):
