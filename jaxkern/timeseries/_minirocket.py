@@ -192,6 +192,7 @@ def _transform_univariate(params: MiniRocketParameters, x, length):
     x = jnp.where(jnp.arange(L, dtype=jnp.int32) < length, x, 0)
     P = 4 * max(params.dilations)
     xp = jnp.pad(x, (P, P + Lp - L))
+    A, G = -xp, 3 * xp
     t = jnp.arange(Lp, dtype=jnp.int32)
     # exactly 1 everywhere, unknown to XLA, and not a broadcast (a division by a broadcast
     # scalar becomes a multiplication, which XLA fuses freely)
@@ -203,13 +204,16 @@ def _transform_univariate(params: MiniRocketParameters, x, length):
 
     def conv(j, d, C):
         starts = P + (jnp.arange(9, dtype=jnp.int32) - 4) * d
-        # (9, Lp) shifted copies of -x and 3x; 3x is formed before the gather so that no
-        # multiply-add contraction can merge it into the sums below
-        A9, G9 = (jax.vmap(lambda s, v=v: jax.lax.dynamic_slice_in_dim(v, s, Lp))(starts)
-                  for v in (-xp, 3 * xp))
-        alpha = A9[4]
+        # (9, Lp) shifted copies of 3x, formed before the gather so that no multiply-add
+        # contraction can merge the multiplication into the sums below
+        G9 = jax.vmap(lambda s: jax.lax.dynamic_slice_in_dim(G, s, Lp))(starts)
+
+        def tap(v, k):
+            return jax.lax.dynamic_slice_in_dim(v, P + (k - 4) * d, Lp)
+
+        alpha = tap(A, 4)
         for k in (0, 1, 2, 3, 5, 6, 7, 8):  # the reference implementation's order
-            alpha = alpha + A9[k]
+            alpha = alpha + tap(A, k)
         alpha = alpha / one
         pad = 4 * d
         has_inner = length - 2 * pad > 0
@@ -234,15 +238,29 @@ def _transform_univariate(params: MiniRocketParameters, x, length):
         B = jnp.stack([params.biases[offsets[j]: offsets[j + 1]].reshape(NUM_KERNELS, nf)
                        for j in js])  # already in block order
 
-        def body(C, inputs):
+        # more than QCHUNK biases: an inner loop over equal chunks of them (padded with +inf,
+        # which no output exceeds), so each comparison loop stays small and C stays in memory
+        chunks = -(-nf // QCHUNK)
+        qc = -(-nf // chunks)
+        if chunks * qc > nf:
+            B = jnp.concatenate([B, jnp.full(B.shape[:2] + (chunks * qc - nf,), jnp.inf,
+                                             dtype)], axis=2)
+
+        def body(C, inputs, chunks=chunks, qc=qc):
             j, d, Bj = inputs
             C, size = conv(j, d, C)
-            return C, _counts(C, Bj).astype(dtype) / size[:, None]
+            if chunks == 1:
+                counts = _counts(C, Bj)
+            else:
+                Bc = Bj.reshape(NUM_KERNELS, chunks, qc).transpose(1, 0, 2)
+                _, counts = jax.lax.scan(lambda _, b: (None, _counts(C, b)), None, Bc)
+                counts = counts.transpose(1, 0, 2).reshape(NUM_KERNELS, chunks * qc)
+            return C, counts.astype(dtype) / size[:, None]
 
         xs = (jnp.asarray(idx, jnp.int32), jnp.asarray(dil[idx], jnp.int32), B)
         _, F = jax.lax.scan(body, jnp.broadcast_to(pen_full, (NUM_KERNELS, Lp)), xs)
         for i, j in enumerate(js):
-            out[j] = F[i].reshape(-1)
+            out[j] = F[i, :, :nf].reshape(-1)
     return jnp.concatenate(out)
 
 

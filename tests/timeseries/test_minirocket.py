@@ -206,3 +206,15 @@ def test_sharded_input_equals_unsharded():
         print("ok")
     """)
     run_on_eight_host_devices(script, timeout=600)
+
+
+def test_block_order_covers_every_kernel_and_feature_once():
+    # The transform computes the 84 kernels in "block" order (middle tap b, then a, then c) and
+    # permutes biases and features with these tables; each must be a permutation.
+    from jaxkern.timeseries._minirocket import BLOCK_ORDER, KERNEL_INDICES, _feature_order
+
+    np.testing.assert_array_equal(np.sort(BLOCK_ORDER), np.arange(84))
+    taps = KERNEL_INDICES[BLOCK_ORDER]
+    assert np.all(np.diff(taps[:, 1]) >= 0)  # grouped by middle tap
+    order = _feature_order((5, 1, 19))
+    np.testing.assert_array_equal(np.sort(order), np.arange(84 * 25))
