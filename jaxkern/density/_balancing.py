@@ -156,8 +156,9 @@ def entropy_balancing(
                                             (jnp.asarray(1.0, dtype), *lse(z - u), 0))
         g_new = Ct @ w_new
         # A step that does not decrease the dual (none found, or a non-finite one) is not
-        # taken, and the iteration stops: there is nothing more to gain.
-        ok = jnp.isfinite(f_new) & (f_new <= f) & jnp.isfinite(slope)
+        # taken, and the iteration stops: there is nothing more to gain. In the quadratic
+        # region the value may rise by its rounding: the step is taken all the same.
+        ok = jnp.isfinite(f_new) & ((f_new <= f) | flat) & jnp.isfinite(slope)
         z, f, w, g = (jnp.where(ok, z - t * u, z), jnp.where(ok, f_new, f),
                       jnp.where(ok, w_new, w), jnp.where(ok, g_new, g))
         return z, f, w, g, it + 1, jnp.max(jnp.abs(g)), ok
