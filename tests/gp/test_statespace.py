@@ -325,6 +325,37 @@ def test_unsorted_and_duplicate_times():
                      atol32=1e-3)
 
 
+def test_sorted_fast_path_equals_sort():
+    # The LML skips the sort at run time when the times are already non-decreasing (eager:
+    # a concrete check; under jit: lax.cond; under vmap: both branches). Reference: the same
+    # data shuffled, which takes the sorting branch: values and gradients in the kernel, the
+    # times, the targets and the noise agree (the gradients in t and y permuted back).
+    t, y, _ = _data(30, span=6.0)
+    t = t.at[5].set(t[4])  # a repeated time: the stable sort keeps its order
+    perm = np.random.default_rng(3).permutation(30)
+
+    def lml(k, t, y, noise):
+        return kalman_log_marginal_likelihood(k, t, y, noise=noise)
+
+    k, noise = Matern32(0.9, 1.1), jnp.asarray(0.2, FLOAT)
+    grad = jax.value_and_grad(lml, argnums=(0, 1, 2, 3))
+    for fn in (grad, jax.jit(grad)):
+        v_sorted, g_sorted = fn(k, t, y, noise)
+        v_shuffled, g_shuffled = fn(k, t[perm], y[perm], noise)
+        assert_close(v_sorted, v_shuffled, rtol64=1e-13, rtol32=1e-6)
+        inverse = np.argsort(perm)
+        for a, b in ((g_sorted[0].lengthscale, g_shuffled[0].lengthscale),
+                     (g_sorted[0].variance, g_shuffled[0].variance),
+                     (g_sorted[1], g_shuffled[1][inverse]), (g_sorted[2], g_shuffled[2][inverse]),
+                     (g_sorted[3], g_shuffled[3])):
+            assert_close(a, b, rtol64=1e-10, rtol32=1e-4, atol64=1e-12, atol32=1e-4)
+    # vmap over times, one row sorted and one shuffled: the same as one call each.
+    ts, ys = jnp.stack([t, t[perm]]), jnp.stack([y, y[perm]])
+    batched = jax.vmap(lambda t, y: lml(k, t, y, noise))(ts, ys)
+    assert_close(batched, jnp.stack([lml(k, t, y, noise), v_shuffled]), rtol64=1e-13,
+                 rtol32=1e-6)
+
+
 def test_per_observation_noise():
     t, y, tt = _data(40, span=8.0)
     noise = jnp.linspace(0.01, 0.3, 40, dtype=FLOAT)
