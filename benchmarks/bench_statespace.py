@@ -5,7 +5,8 @@ discretisation from the kernel's declared SDE) against tinygp's quasiseparable s
 (`tinygp.GaussianProcess(..., solver=QuasisepSolver)` with `tinygp.kernels.quasisep.MaternXX`),
 in the same process, on the same sorted irregular times. Each function is a fresh `jax.jit`
 of `value_and_grad` with respect to (lengthscale, variance, noise); the first call is timed
-apart (`_harness.timed_call`) and the values of both libraries are reported (they agree to
+apart and the two libraries are then timed in turns (`_harness.interleaved`), so that load on
+the shared machine lands on both; the values of both libraries are reported (they agree to
 round-off). jaxkern's parallel-scan path (`parallel=True`, depth O(log n) but O(n log n) work)
 is for accelerators and is not timed on this CPU machine. Ran on a shared 2-core machine:
 absolute times are noise, ratios are the figure.
@@ -63,32 +64,38 @@ def _tinygp(nu: str, t, y):
 
 
 def run(quick: bool) -> dict:
+    import os
+
     jax.config.update("jax_enable_x64", True)
     sizes = [5_000] if quick else [100_000, 1_000_000]
     rows = []
     for nu in ("matern32", "matern52"):
         for n in sizes:
             t, y = _data(n)
-            repeats = 3 if quick or n >= 1_000_000 else 5
+            rounds = 3 if quick or n >= 1_000_000 else 7
             peers = {"jaxkern": _jaxkern(nu, t, y), "tinygp": _tinygp(nu, t, y)}
-            timings, values = {}, {}
-            for name, fn in peers.items():
-                timings[name], first = _harness.timed_call(fn, repeats=repeats)
-                values[name] = float(first[0])
+            # Interleaved: a burst of load on the shared machine lands on both libraries.
+            timings, first = _harness.interleaved(peers, rounds=rounds)
+            values = {name: float(out[0]) for name, out in first.items()}
+            load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
             for name, tm in timings.items():
                 rows.append({
                     "kernel": nu, "n": n, "library": name, "median_ms": 1e3 * tm["median_s"],
                     "min_ms": 1e3 * tm["min_s"], "compile_s": tm["compile_s"],
-                    "lml": values[name],
+                    "repeats": tm["repeats"], "lml": values[name],
                     "lml_rel_diff_vs_tinygp": abs(values[name] - values["tinygp"])
                     / abs(values["tinygp"]),
                     "tinygp_over_this": _harness.ratio(timings["tinygp"], tm),
+                    "load_average_1min": load,
                 })
     print(_harness.table(rows, ["kernel", "n", "library", "median_ms", "min_ms", "compile_s",
-                                "lml_rel_diff_vs_tinygp", "tinygp_over_this"]))
+                                "lml_rel_diff_vs_tinygp", "tinygp_over_this",
+                                "load_average_1min"]))
     return {"what": "log marginal likelihood + gradient (lengthscale, variance, noise), "
                     "Matern-3/2 and 5/2 on sorted irregular times, float64, jitted, median "
-                    "after warm-up; tinygp = tinygp.solvers.QuasisepSolver in the same process; "
+                    "after warm-up, jaxkern and tinygp timed in turns (interleaved rounds); "
+                    "tinygp = tinygp.solvers.QuasisepSolver in the same process; "
                     "tinygp_over_this > 1 means faster than tinygp; shared 2-core machine "
-                    "(absolute times are noise, the ratio is the figure)",
+                    "(absolute times are noise, the ratio is the figure; load_average_1min "
+                    "is read after each cell)",
             "rows": rows}
