@@ -178,7 +178,8 @@ def _transform_univariate(params: MiniRocketParameters, x, length):
     given biases in block order (`_feature_order`); the features come back in block order.
 
     Per dilation (a `lax.scan` over the dilations with the same number of biases): the nine
-    shifted copies of -x and 3x are gathered, the shared sum alpha formed once, and the 84
+    shifted copies of 3x are gathered (9 rows), the shared sum alpha of the shifted copies of
+    -x formed once from dynamic slices, in the reference order, and the 84
     outputs written block by block (`BLOCK_ORDER`) into one (84, Lp) buffer, the pooling window
     folded in as a 0 / -inf penalty; `_counts` then compares the buffer with the biases. Two
     devices keep XLA from fusing the convolution into the comparison loop (which would redo it
