@@ -54,11 +54,14 @@ def entropy_balancing(
     solved in the dual: $w_i \propto \exp(\lambda^\top \phi(x_i))$ with $\lambda$ the
     minimiser of the convex $\log\sum_i \exp\bigl(\lambda^\top(\phi(x_i) - \bar\phi_T)\bigr)$,
     by Newton's method (gradient: the weighted mean gap; Hessian: the weighted covariance of
-    the features) with a backtracking line search, all in log space. With $\phi$ random
-    Fourier or Nyström features of a kernel this balances the kernel mean embeddings.
+    the features, Cholesky-factored) with a backtracking line search on the logits, all in
+    log space: each step makes three passes over the features (Hessian, gradient, logits).
+    With $\phi$ random Fourier or Nyström features of a kernel this balances the kernel mean
+    embeddings.
 
     A target outside the convex hull of the features has no solution (the dual is unbounded):
-    the iteration stops at `max_iters`, the weights are finite, and `feasible` is False.
+    the iteration stops when no step decreases the dual any more, or at `max_iters`; the
+    weights are finite, and `feasible` is False.
 
     **Arguments:**
 
