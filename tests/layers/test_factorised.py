@@ -78,3 +78,14 @@ def test_bad_input(getkey):
                             jnp.ones((2, 1))))
     with pytest.raises(ValueError, match="courant"):
         wave_dataset(2, courant=0.9, key=getkey())
+
+
+def test_factorised_init_matches_dense_variance():
+    # The rank-R product of four uniform factors is scaled so that a reconstituted kernel entry
+    # has the dense layer's (PyTorch's) variance 1/(3 fan_in), whatever the rank.
+    keys = jax.random.split(jax.random.key(0), 64)
+    dense = jax.vmap(lambda k: Conv2d(8, 4, 5, dtype=FLOAT, key=k).weight)(keys)
+    for rank in (2, 16):
+        fact = jax.vmap(lambda k: FactorisedConv2d(8, 4, 5, rank=rank, dtype=FLOAT,
+                                                   key=k).kernel())(keys)
+        assert abs(float(jnp.var(fact)) / float(jnp.var(dense)) - 1) < 0.15
