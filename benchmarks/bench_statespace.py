@@ -14,10 +14,18 @@ absolute times are noise, ratios are the figure.
 
 from __future__ import annotations
 
+import os
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+# Imported before the first array exists, as in a user's script: `import jaxkern` switches
+# XLA:CPU's concurrency-optimised scheduler off (jaxkern/_xla_cpu.py), which only works before
+# the CPU backend is created. Imported lazily inside `_jaxkern`, as before, the flag came too
+# late and both libraries ran under the default scheduler, which costs jaxkern's Kalman scan
+# ~1.8x and tinygp ~1.1x here (docs/statespace.md). Both libraries run under the same flags.
+import jaxkern  # noqa: F401, E402
 from benchmarks import _harness
 
 
@@ -64,8 +72,6 @@ def _tinygp(nu: str, t, y):
 
 
 def run(quick: bool) -> dict:
-    import os
-
     jax.config.update("jax_enable_x64", True)
     sizes = [5_000] if quick else [100_000, 1_000_000]
     rows = []
@@ -98,4 +104,5 @@ def run(quick: bool) -> dict:
                     "tinygp_over_this > 1 means faster than tinygp; shared 2-core machine "
                     "(absolute times are noise, the ratio is the figure; load_average_1min "
                     "is read after each cell)",
+            "xla_flags": os.environ.get("XLA_FLAGS", ""),
             "rows": rows}
