@@ -201,9 +201,9 @@ def _log_likelihood_sequential(ss, A, Q, y, r):
 def _sort_unless_sorted(t, y, r):
     """Stable sort of (t, y, r) by t, skipped at run time when t is already non-decreasing.
 
-    `argsort` and the gathers (and their scatter transposes under `grad`) cost about as much
-    as a fifth of the whole Kalman filter at n = 1e6 on CPU, and sorted times are the common
-    case. Both branches give the same values; gradients flow through either."""
+    `argsort` and the gathers (and their scatter transposes under `grad`) took 0.2 s at
+    n = 1e6 on CPU, against 2.4 s for the filter's value and gradient, and sorted times are the
+    common case. Both branches give the same values; gradients flow through either."""
     def sort(t, y, r):
         order = jnp.argsort(t, stable=True)
         return t[order], y[order], r[order]
