@@ -1,4 +1,5 @@
-"""Floor 2: random convolution kernels for time series (MiniRocket) and ridge classifiers.
+"""Floor 2: random convolution kernels for time series (ROCKET, MiniRocket, MultiRocket) and
+ridge classifiers.
 
 Pure functions fit the frozen parameters of a transform (a pytree) and map a batch of series
 to features; `ridge_classifier_fit` picks the ridge penalty by exact leave-one-out
@@ -9,6 +10,9 @@ scikit-learn estimators.
 from ._minirocket import MiniRocketParameters as MiniRocketParameters
 from ._minirocket import minirocket_fit as minirocket_fit
 from ._minirocket import minirocket_transform as minirocket_transform
+from ._multirocket import MultiRocketParameters as MultiRocketParameters
+from ._multirocket import multirocket_fit as multirocket_fit
+from ._multirocket import multirocket_transform as multirocket_transform
 from ._ridge import RidgeClassifierFit as RidgeClassifierFit
 from ._ridge import ridge_classifier_decision as ridge_classifier_decision
 from ._ridge import ridge_classifier_fit as ridge_classifier_fit
@@ -35,6 +39,9 @@ __all__ = [
     "MiniRocketParameters",
     "minirocket_fit",
     "minirocket_transform",
+    "MultiRocketParameters",
+    "multirocket_fit",
+    "multirocket_transform",
     "RocketParameters",
     "rocket_kernels",
     "rocket_transform",

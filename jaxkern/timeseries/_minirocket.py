@@ -173,6 +173,35 @@ def _feature_order(features_per_dilation) -> np.ndarray:
     return np.concatenate(out).astype(np.int32)
 
 
+def block_outputs(A, G, one, dilation, P: int, Lp: int, left_offset: int = 0):
+    """The 84 convolution outputs at a traced dilation, in block order (`BLOCK_ORDER`), as the
+    7 blocks (b (8 - b), Lp) of middle tap b = 1..7.
+
+    `A = -x` and `G = 3x` are x zero-padded by P on the left; `one` is a run-time vector of
+    ones (see `_transform_univariate`). `left_offset` moves the four left taps (k < 4) that
+    many steps to the right (MultiRocket's difference series, as in aeon). The additions run
+    in the reference implementation's order, so float32 results agree bit for bit.
+    """
+    shift = [left_offset if k < 4 else 0 for k in range(9)]
+    starts = P + (jnp.arange(9, dtype=jnp.int32) - 4) * dilation
+    if left_offset:
+        starts = starts + jnp.asarray(shift, jnp.int32)
+    # (9, Lp) shifted copies of 3x, formed before the gather so that no multiply-add
+    # contraction can merge the multiplication into the sums below
+    G9 = jax.vmap(lambda s: jax.lax.dynamic_slice_in_dim(G, s, Lp))(starts)
+
+    def tap(v, k):
+        start = P + (k - 4) * dilation
+        return jax.lax.dynamic_slice_in_dim(v, start + shift[k] if shift[k] else start, Lp)
+
+    alpha = tap(A, 4)
+    for k in (0, 1, 2, 3, 5, 6, 7, 8):  # the reference implementation's order
+        alpha = alpha + tap(A, k)
+    alpha = alpha / one
+    return [(((alpha[None, None] + G9[:b, None]) + G9[b][None, None]) + G9[b + 1:][None])
+            .reshape(b * (8 - b), Lp) for b in range(1, 8)]
+
+
 def _transform_univariate(params: MiniRocketParameters, x, length):
     """Features of one univariate series x (L,) whose first `length` points are the series,
     given biases in block order (`_feature_order`); the features come back in block order.
@@ -204,28 +233,15 @@ def _transform_univariate(params: MiniRocketParameters, x, length):
     order = jnp.asarray(BLOCK_ORDER)
 
     def conv(j, d, C):
-        starts = P + (jnp.arange(9, dtype=jnp.int32) - 4) * d
-        # (9, Lp) shifted copies of 3x, formed before the gather so that no multiply-add
-        # contraction can merge the multiplication into the sums below
-        G9 = jax.vmap(lambda s: jax.lax.dynamic_slice_in_dim(G, s, Lp))(starts)
-
-        def tap(v, k):
-            return jax.lax.dynamic_slice_in_dim(v, P + (k - 4) * d, Lp)
-
-        alpha = tap(A, 4)
-        for k in (0, 1, 2, 3, 5, 6, 7, 8):  # the reference implementation's order
-            alpha = alpha + tap(A, k)
-        alpha = alpha / one
         pad = 4 * d
         has_inner = length - 2 * pad > 0
         inner = jnp.where(has_inner, (t >= pad) & (t < length - pad), full)
         pen_inner = jnp.where(inner, zero, neg_inf)
         odd = (j + order) % 2 == 1  # pools over the positions that need no padding
         r0 = 0
-        for b in range(1, 8):
-            rows = b * (8 - b)
-            R = ((alpha[None, None] + G9[:b, None]) + G9[b][None, None]) + G9[b + 1:][None]
-            R = R.reshape(rows, Lp) + jnp.where(odd[r0:r0 + rows, None], pen_inner, pen_full)
+        for R in block_outputs(A, G, one, d, P, Lp):
+            rows = R.shape[0]
+            R = R + jnp.where(odd[r0:r0 + rows, None], pen_inner, pen_full)
             C = jax.lax.dynamic_update_slice_in_dim(C, R, r0, axis=0)
             r0 += rows
         size = jnp.where(odd & has_inner, length - 2 * pad, length).astype(dtype)
