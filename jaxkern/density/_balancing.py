@@ -39,6 +39,17 @@ class BalancingWeights(NamedTuple):
     """Iterations taken."""
 
 
+def _checked_base_weights(base_weights, n: int, dtype):
+    """`base_weights`, one per row of the features, cast to `dtype`; None stays None."""
+    if base_weights is None:
+        return None
+    check_ndim("base_weights", base_weights, 1, "(n,)")
+    if base_weights.shape[0] != n:
+        raise ValueError(f"`base_weights` must have one entry per row of `features` "
+                         f"({n}), got shape {base_weights.shape}.")
+    return base_weights.astype(dtype)
+
+
 def entropy_balancing(
     features: Float[Array, "n p"],
     target_mean: Float[Array, " p"],
@@ -101,14 +112,10 @@ def entropy_balancing(
     # Features centred at the target, scaled, stored (p, n): every product below (the
     # gradient, the logits' change, the Hessian) contracts over the contiguous axis.
     Ct = (features.T - target_mean.astype(dtype)[:, None]) * (1 / scale)  # (no n p divisions)
-    if base_weights is None:
+    b = _checked_base_weights(base_weights, n, dtype)
+    if b is None:
         log_b = jnp.zeros(n, dtype)
     else:
-        check_ndim("base_weights", base_weights, 1, "(n,)")
-        if base_weights.shape[0] != n:
-            raise ValueError(f"`base_weights` must have one entry per row of `features` "
-                             f"({n}), got shape {base_weights.shape}.")
-        b = base_weights.astype(dtype)
         log_b = jnp.where(b > 0, jnp.log(jnp.where(b > 0, b, 1)), -jnp.inf)
     eps = jnp.finfo(dtype).eps
 
@@ -279,14 +286,9 @@ def adaptive_balancing(
     if not ridge > 0:
         raise ValueError(f"`ridge` must be positive, got {ridge}.")
     dtype = features.dtype
-    if base_weights is None:
+    b = _checked_base_weights(base_weights, n, dtype)
+    if b is None:
         b = jnp.ones(n, dtype)
-    else:
-        check_ndim("base_weights", base_weights, 1, "(n,)")
-        if base_weights.shape[0] != n:
-            raise ValueError(f"`base_weights` must have one entry per row of `features` "
-                             f"({n}), got shape {base_weights.shape}.")
-        b = base_weights.astype(dtype)
     if outcome is None:
         order = jnp.arange(p)
     else:

@@ -80,12 +80,16 @@ def quantile_levels(n: int) -> np.ndarray:
     return np.array([(k * phi) % 1 for k in range(1, n + 1)], dtype=np.float32)
 
 
-def _groups(params) -> list[tuple[int, tuple[int, ...]]]:
-    """Dilation indices grouped by their number of features (one `lax.scan` per group)."""
+def _groups(params) -> list[tuple[int, tuple[int, ...], Array]]:
+    """Dilation indices grouped by their number of features per kernel `nf` (one `lax.scan`
+    per group), each with its biases, shape (group size, NUM_KERNELS, nf)."""
     groups: dict[int, list[int]] = {}
     for j, nf in enumerate(params.features_per_dilation):
         groups.setdefault(int(nf), []).append(j)
-    return [(nf, tuple(js)) for nf, js in groups.items()]
+    offsets = NUM_KERNELS * np.concatenate([[0], np.cumsum(params.features_per_dilation)])
+    return [(nf, tuple(js), jnp.stack([params.biases[offsets[j]: offsets[j + 1]]
+                                       .reshape(NUM_KERNELS, nf) for j in js]))
+            for nf, js in groups.items()]
 
 
 def _dyn_taps(xp, dilation, P: int, L: int):
@@ -247,13 +251,10 @@ def _transform_univariate(params: MiniRocketParameters, x, length):
         size = jnp.where(odd & has_inner, length - 2 * pad, length).astype(dtype)
         return C, size
 
-    offsets = NUM_KERNELS * np.concatenate([[0], np.cumsum(params.features_per_dilation)])
     dil = np.asarray(params.dilations)
     out = [None] * len(dil)
-    for nf, js in _groups(params):
+    for nf, js, B in _groups(params):  # biases already in block order
         idx = np.asarray(js)
-        B = jnp.stack([params.biases[offsets[j]: offsets[j + 1]].reshape(NUM_KERNELS, nf)
-                       for j in js])  # already in block order
 
         # more than QCHUNK biases: an inner loop over equal chunks of them (padded with +inf,
         # which no output exceeds), so each comparison loop stays small and C stays in memory
@@ -296,13 +297,10 @@ def _transform_multivariate(params: MiniRocketParameters, x, length):
     masks = params.channel_masks.astype(x.dtype).reshape(-1, NUM_KERNELS, x.shape[0])
     one = jnp.minimum(jnp.arange(Lp, dtype=jnp.int32) + jnp.maximum(length, 1), 1)
     one = one.astype(x.dtype)  # see _transform_univariate
-    offsets = NUM_KERNELS * np.concatenate([[0], np.cumsum(params.features_per_dilation)])
     dil = np.asarray(params.dilations)
     out = [None] * len(dil)
-    for nf, js in _groups(params):
+    for _, js, B in _groups(params):
         idx = np.asarray(js)
-        B = jnp.stack([params.biases[offsets[j]: offsets[j + 1]].reshape(NUM_KERNELS, nf)
-                       for j in js])
 
         def body(carry, inputs):
             j, d, Bj, m = inputs

@@ -129,13 +129,10 @@ def _representation(params: MiniRocketParameters, x, length, left_offset: int):
     one = jnp.minimum(t + jnp.maximum(length, 1), 1).astype(dtype)
     order = jnp.asarray(BLOCK_ORDER)
     idx_dtype = jnp.int32 if L <= 46_000 else dtype  # sum of indices fits an int32
-    offsets = NUM_KERNELS * np.concatenate([[0], np.cumsum(params.features_per_dilation)])
     dil = np.asarray(params.dilations)
     out = [None] * len(dil)
-    for nf, js in _groups(params):
+    for _, js, B in _groups(params):
         idx = np.asarray(js)
-        B = jnp.stack([params.biases[offsets[j]: offsets[j + 1]].reshape(NUM_KERNELS, nf)
-                       for j in js])
 
         def body(carry, inputs):
             j, d, Bj = inputs
