@@ -21,7 +21,9 @@ from ._minirocket import (
     BLOCK_ORDER,
     NUM_KERNELS,
     MiniRocketParameters,
+    _channel_combinations,
     _feature_order,
+    _fit_convolutions,
     _groups,
     as_panel,
     block_outputs,
@@ -30,6 +32,7 @@ from ._minirocket import (
     check_finite,
     check_lengths,
     minirocket_fit,
+    quantile_levels,
 )
 
 #: The pooling operators, in the order of the features (as in aeon).
@@ -38,7 +41,12 @@ POOLINGS = ("PPV", "LSPV", "MPV", "MIPV")
 
 class MultiRocketParameters(eqx.Module):
     """The frozen parameters of a fitted MultiRocket transform (a pytree): MiniRocket
-    parameters for the series and for its first difference."""
+    parameters for the series and for its first difference.
+
+    With several channels, `channel_masks[i, h]` holds a rank rather than MiniRocket's 0/1:
+    $r > 0$ when channel $h$ is the $r$-th one added in (dilation, kernel) combination $i$,
+    0 when it is not in the combination (the order of the sum decides float32 rounding).
+    """
 
     #: Dilations and biases of the kernels on the series.
     base: MiniRocketParameters
@@ -116,18 +124,23 @@ def _pool(C, B, t, start, size, *, idx_dtype):
 
 
 def _representation(params: MiniRocketParameters, x, length, left_offset: int):
-    """(4, num_features) features of one univariate series x (L,) of `length` points, biases
-    and features in block order (`_feature_order`)."""
-    L = x.shape[-1]
+    """(4, num_features) features of one series x (c, L) of `length` points, biases, channel
+    masks and features in block order (`_feature_order`, `BLOCK_ORDER`).
+
+    With several channels, each (dilation, kernel) output is the sum over its channel subset
+    of the per-channel outputs, added channel by channel in index order (as aeon adds them).
+    """
+    c, L = x.shape
     dtype = x.dtype
-    x = jnp.where(jnp.arange(L, dtype=jnp.int32) < length, x, 0)
+    x = jnp.where(jnp.arange(L, dtype=jnp.int32)[None, :] < length, x, 0)
     P = 4 * max(params.dilations)
-    xp = jnp.pad(x, (P, P))
+    xp = jnp.pad(x, ((0, 0), (P, P)))
     A, G = -xp, 3 * xp
     t = jnp.arange(L, dtype=jnp.int32)
     # exactly 1, unknown to XLA: keeps the shared sum from being recomputed per kernel
     one = jnp.minimum(t + jnp.maximum(length, 1), 1).astype(dtype)
     order = jnp.asarray(BLOCK_ORDER)
+    masks = params.channel_masks.astype(dtype).reshape(-1, NUM_KERNELS, c)[:, BLOCK_ORDER]
     idx_dtype = jnp.int32 if L <= 46_000 else dtype  # sum of indices fits an int32
     dil = np.asarray(params.dilations)
     out = [None] * len(dil)
@@ -135,8 +148,20 @@ def _representation(params: MiniRocketParameters, x, length, left_offset: int):
         idx = np.asarray(js)
 
         def body(carry, inputs):
-            j, d, Bj = inputs
-            C = jnp.concatenate(block_outputs(A, G, one, d, P, L, left_offset))
+            j, d, Bj, m = inputs
+            if c == 1:
+                C = jnp.concatenate(block_outputs(A[0], G[0], one, d, P, L, left_offset))
+            else:
+                Ch = jax.vmap(lambda a, g, d=d: jnp.concatenate(
+                    block_outputs(a, g, one, d, P, L, left_offset)))(A, G)  # (c, 84, L)
+                C = None
+                for r in range(1, min(c, 9) + 1):  # the channel added r-th, for each kernel
+                    sel = m == r
+                    term = Ch[0] * 0
+                    for h in range(c):
+                        term = jnp.where(sel[:, h, None], Ch[h], term)
+                    C = term if C is None else jnp.where(jnp.any(sel, axis=1)[:, None],
+                                                         C + term, C)
             pad = 4 * d
             has_inner = length - 2 * pad > 0
             inner = ((j + order) % 2 == 1) & has_inner  # window without padded positions
@@ -144,18 +169,17 @@ def _representation(params: MiniRocketParameters, x, length, left_offset: int):
             size = jnp.where(inner, length - 2 * pad, length)
             return carry, _pool(C, Bj, t, start, size, idx_dtype=idx_dtype)
 
-        xs = (jnp.asarray(idx, jnp.int32), jnp.asarray(dil[idx], jnp.int32), B)
+        xs = (jnp.asarray(idx, jnp.int32), jnp.asarray(dil[idx], jnp.int32), B, masks[idx])
         _, F = jax.lax.scan(body, None, xs)  # (dilations, 4, 84, nf)
         for i, j in enumerate(js):
             out[j] = F[i].reshape(len(POOLINGS), -1)
     return jnp.concatenate(out, axis=1)
 
 
-def _transform_univariate(params: MultiRocketParameters, x, length):
-    x = x[0]
+def _transform_series(params: MultiRocketParameters, x, length):
     base = _representation(params.base, x, length, 0)
     # aeon's difference-series convolution reads its four left taps one step to the right
-    diff = _representation(params.diff, jnp.diff(x), length - 1, 1)
+    diff = _representation(params.diff, jnp.diff(x, axis=-1), length - 1, 1)
     return jnp.concatenate([base.reshape(-1), diff.reshape(-1)])
 
 
@@ -175,7 +199,8 @@ def multirocket_transform(
     $C_t = -\sum_{i=0}^8 x_{t+(i-4)d} + 3\sum_{i\in\{a,b,c\}} x_{t+(i-4)d}$ (zeros outside the
     series), and over its pooling window $C_0..C_{n-1}$ (all positions, or those at least $4d$
     from either end, alternating over kernels and dilations as in MiniRocket), with
-    $J^+ = \{j : C_j > b\}$ and $J^- = \{j : C_j < b\}$,
+    $J^+ = \{j : C_j > b\}$ and $J^- = \{j : C_j < b\}$ (with several channels, $C$ is the
+    sum of the per-channel outputs over the combination's channels, as in MiniRocket),
 
     $$
     \mathrm{PPV} = \frac{|J^+|}{n},\quad
@@ -189,13 +214,15 @@ def multirocket_transform(
     definitions, which this transform reproduces to float32 rounding: MPV averages $C_j + b$
     (the paper writes $C_j - b$), LSPV is the longest gap between values below the bias, and
     on $\Delta x$ the four left taps ($i < 4$) read $\Delta x_{t+(i-4)d+1}$, one step to the
-    right (the biases are fitted without that shift, as aeon does).
+    right (the biases are fitted without that shift, as aeon does). Multivariate features
+    equal aeon's `MultiRocket` given its parameters (channels summed in aeon's order).
 
     **Arguments:**
 
     - `params`: a [`MultiRocketParameters`][jaxkern.timeseries.MultiRocketParameters] from
       [`multirocket_fit`][jaxkern.timeseries.multirocket_fit].
-    - `X`: univariate series, shape (n, 1, L) or (n, L), L >= 2. NaN or inf is an error.
+    - `X`: series, shape (n, channels, L) or (n, L) for one channel, L >= 2, with the fitted
+      channel count. NaN or inf is an error.
     - `lengths`: optional int (n,), each >= 2: series i is `X[i, :, :lengths[i]]` (the rest
       is ignored).
     - `block_size`: series per compiled call (the last block is padded).
@@ -226,19 +253,21 @@ def multirocket_transform(
     Knowledge Discovery 36, 2022.
     """
     X = as_panel("X", X)
-    _check_univariate(X)
     check_channels(params.num_channels, X)
     check_finite("X", X)
     n, _, L = X.shape
     lengths = check_lengths(lengths, n, L)
     _check_min_length(X, lengths)
+    if X.shape[1] > 1:
+        for p in (params.base, params.diff):
+            _check_ranks(p.channel_masks)
     params = jax.tree.map(lambda a: a.astype(X.dtype) if jnp.issubdtype(a.dtype, jnp.floating)
                           else a, params)
     orders = [_feature_order(p.features_per_dilation) for p in (params.base, params.diff)]
     params = MultiRocketParameters(
         *[eqx.tree_at(lambda q: q.biases, p, p.biases[o])
           for p, o in zip((params.base, params.diff), orders)])
-    F = blocked_map(_transform_univariate, params, X, lengths, block_size)
+    F = blocked_map(_transform_series, params, X, lengths, block_size)
     # back from block order to the reference order, pooling by pooling
     inverse, start = [], 0
     for o in orders:
@@ -249,12 +278,18 @@ def multirocket_transform(
     return F[:, np.concatenate(inverse)]
 
 
-def _check_univariate(X) -> None:
-    if X.shape[1] != 1:
-        raise NotImplementedError(
-            f"MultiRocket is univariate so far: `X` has {X.shape[1]} channels (shape "
-            f"{X.shape}); the multivariate transform (random channel subsets per kernel) is "
-            "not built yet.")
+def _check_ranks(ranks) -> None:
+    if isinstance(ranks, jax.core.Tracer):
+        return
+    r = np.sort(np.asarray(ranks), axis=1)[:, ::-1]
+    k = np.sum(r > 0, axis=1)
+    want = np.where(np.arange(r.shape[1])[None, :] < k[:, None],
+                    k[:, None] - np.arange(r.shape[1])[None, :], 0)
+    if not np.array_equal(r, want) or np.any(k == 0):
+        raise ValueError("`params` channel masks must hold ranks 1..k (the order each "
+                         "combination's k channels are added in, 0 elsewhere), as "
+                         "`multirocket_fit` makes them; got rows such as "
+                         f"{np.asarray(ranks)[np.argmax(np.any(r != want, axis=1))]}.")
 
 
 def _check_min_length(X, lengths) -> None:
@@ -281,16 +316,20 @@ def multirocket_fit(
     MiniRocket's dilations $\lfloor 2^e\rfloor$, $e$ evenly spaced in
     $[0, \log_2((L-1)/8)]$, and biases at the quantile levels $\{k\varphi\}$ of the outputs of
     random training series, drawn as aeon's `MultiRocket(n_kernels=num_features // 8,
-    random_state=seed)` draws them (the same series for both representations).
+    random_state=seed)` draws them (the same series for both representations). Several
+    channels get MiniRocket's random channel subsets per (dilation, kernel), drawn as aeon
+    draws them; as in aeon (and the authors' code), the difference's biases are fitted on a
+    second draw of subsets while its transform sums over the series' subsets, so fitted
+    parameters and features equal aeon's.
 
     **Arguments:**
 
-    - `X`: univariate training series (n, 1, L) or (n, L), L >= 2; NaN or inf is an error.
+    - `X`: training series (n, channels, L) or (n, L), L >= 2; NaN or inf is an error.
     - `lengths`: optional int (n,) lengths (>= 2) of variable-length series padded to L.
     - `num_features`: total features, rounded down to a multiple of 8 x 84 = 672 (2
       representations x 4 poolings x 84 kernels); the default gives aeon's 49,728.
     - `max_dilations_per_kernel`: at most this many dilations per representation.
-    - `seed`: seed of the random choices of series.
+    - `seed`: seed of the random choices of series (and of channel subsets).
 
     **Returns:**
 
@@ -312,7 +351,6 @@ def multirocket_fit(
     Tan, Dempster, Bergmeir and Webb, "MultiRocket", Data Mining and Knowledge Discovery, 2022.
     """
     X = as_panel("X", X)
-    _check_univariate(X)
     check_finite("X", X)
     check_int("num_features", num_features, len(POOLINGS) * 2 * NUM_KERNELS)
     n, _, L = X.shape
@@ -321,7 +359,69 @@ def multirocket_fit(
     per_representation = num_features // (2 * len(POOLINGS))
     kw = dict(num_features=per_representation, max_dilations_per_kernel=max_dilations_per_kernel,
               seed=seed)
-    return MultiRocketParameters(
-        base=minirocket_fit(X, lengths=lengths, **kw),
-        diff=minirocket_fit(jnp.diff(X, axis=-1), lengths=lengths - 1, **kw),
-    )
+    base = minirocket_fit(X, lengths=lengths, **kw)
+    dX = jnp.diff(X, axis=-1)
+    diff = minirocket_fit(dX, lengths=lengths - 1, **kw)
+    if X.shape[1] > 1:
+        # aeon draws the difference's channel subsets after the series', from the same stream,
+        # and fits the difference's biases on them; its transform then sums the difference's
+        # outputs over the series' subsets (in the order drawn): stored here as channel ranks
+        rng = _Recorder(np.random.RandomState(seed))
+        _channel_combinations(rng, X.shape[1], base.channel_masks.shape[0])
+        ranks = _ranks(rng.chosen, X.shape[1])
+        _channel_combinations(rng, X.shape[1], diff.channel_masks.shape[0])
+        diff_subsets = _ranks(rng.chosen[len(ranks):], X.shape[1]) > 0
+        base = eqx.tree_at(lambda p: p.channel_masks, base, jnp.asarray(ranks, X.dtype))
+        diff = _refit_biases(diff, dX, lengths - 1, diff_subsets, seed)
+        diff = eqx.tree_at(lambda p: p.channel_masks, diff,
+                           jnp.asarray(ranks[: diff_subsets.shape[0]], X.dtype))
+    return MultiRocketParameters(base=base, diff=diff)
+
+
+class _Recorder:
+    """A NumPy generator that records the channel subsets `_channel_combinations` draws, in
+    the order drawn (the order aeon adds the channels in)."""
+
+    def __init__(self, rng):
+        self.rng, self.chosen = rng, []
+
+    def uniform(self, *args):
+        return self.rng.uniform(*args)
+
+    def choice(self, *args, **kwargs):
+        self.chosen.append(self.rng.choice(*args, **kwargs))
+        return self.chosen[-1]
+
+
+def _ranks(subsets, num_channels: int) -> np.ndarray:
+    """(len(subsets), num_channels) ranks: entry h is r > 0 when channel h is the r-th of its
+    subset, 0 when it is not in it."""
+    ranks = np.zeros((len(subsets), num_channels), np.float32)
+    for i, chosen in enumerate(subsets):
+        ranks[i, chosen] = np.arange(1, len(chosen) + 1)
+    return ranks
+
+
+def _refit_biases(params: MiniRocketParameters, X, lengths, masks, seed: int):
+    """`params` with channel subsets `masks` (0/1) and the biases MiniRocket's fit draws for
+    them: the quantiles of the outputs of the same random training series (seeded by `seed`)
+    as `minirocket_fit`'s."""
+    n, c, L = X.shape
+    nd = len(params.dilations)
+    rng = np.random.RandomState(seed)
+    examples = np.array([rng.randint(n) for _ in range(NUM_KERNELS * nd)])
+    C = np.asarray(_fit_convolutions(X[examples].reshape(nd, NUM_KERNELS, c, L),
+                                     jnp.asarray(params.dilations, jnp.int32),
+                                     jnp.asarray(masks.reshape(nd, NUM_KERNELS, c), X.dtype)))
+    ell = np.asarray(lengths)[examples].reshape(nd, NUM_KERNELS)
+    levels = quantile_levels(params.num_features)
+    biases, start = [], 0
+    for j, nf in enumerate(params.features_per_dilation):
+        for k in range(NUM_KERNELS):
+            biases.append(np.quantile(C[j, k, : ell[j, k]], levels[start: start + nf])
+                          .astype(C.dtype))
+            start += nf
+    return MiniRocketParameters(biases=jnp.asarray(np.concatenate(biases), X.dtype),
+                                channel_masks=jnp.asarray(masks, X.dtype),
+                                dilations=params.dilations,
+                                features_per_dilation=params.features_per_dilation)
