@@ -1,5 +1,5 @@
-"""Floor 2: random convolution kernels for time series (ROCKET, MiniRocket, MultiRocket) and
-ridge classifiers.
+"""Floor 2: random convolution kernels for time series (ROCKET, MiniRocket, MultiRocket,
+LightWaveS) and ridge classifiers.
 
 Pure functions fit the frozen parameters of a transform (a pytree) and map a batch of series
 to features; `ridge_classifier_fit` picks the ridge penalty by exact leave-one-out
@@ -7,6 +7,9 @@ cross-validation over all penalties from one eigendecomposition; `_sklearn.py` w
 scikit-learn estimators.
 """
 
+from ._lightwaves import LightWaveSParameters as LightWaveSParameters
+from ._lightwaves import lightwaves_fit as lightwaves_fit
+from ._lightwaves import lightwaves_transform as lightwaves_transform
 from ._minirocket import MiniRocketParameters as MiniRocketParameters
 from ._minirocket import minirocket_fit as minirocket_fit
 from ._minirocket import minirocket_transform as minirocket_transform
@@ -36,6 +39,9 @@ def __getattr__(name):
 __all__ = [
     "MiniRocketTransformer",
     "RidgeClassifierLOO",
+    "LightWaveSParameters",
+    "lightwaves_fit",
+    "lightwaves_transform",
     "MiniRocketParameters",
     "minirocket_fit",
     "minirocket_transform",
