@@ -43,8 +43,6 @@ DILATION_EXPONENTS = np.arange(6, dtype=np.int32)
 POOLINGS = ("PPV", "max", "longest_positive_run", "min")
 #: Features per (channel, kernel, dilation): 2 levels x 4 poolings.
 FEATURES_PER_KERNEL = 2 * len(POOLINGS)
-#: Largest zero padding needed: 4 x the largest dilation.
-_PAD = 4 * 2 ** int(DILATION_EXPONENTS[-1])
 
 
 def _weights() -> np.ndarray:
@@ -91,13 +89,15 @@ class LightWaveSParameters(eqx.Module):
         return np.repeat(2 ** DILATION_EXPONENTS, self.triples_per_dilation)
 
 
-def _conv(v, w, d: int, n: int):
-    """d^{-3/2} sum_i w_i v_{t+(i-4)d}, t < n, for rows v (m, n + 2 _PAD) zero padded by _PAD
-    and weights w (m, 9)."""
-    out = w[:, 4:5] * v[:, _PAD: _PAD + n]
+def _conv(v, w, d: int, n: int, pad: int):
+    """d^{-3/2} sum_i w_i v_{t+(i-4)d}, t < n, for rows v (m, n + 2 pad) zero padded by pad
+    (at least min(4 d, n - 1)) and weights w (m, 9); taps that only ever see padding
+    (|i - 4| d >= n) are left out."""
+    out = w[:, 4:5] * v[:, pad: pad + n]
     for i in (0, 1, 2, 3, 5, 6, 7, 8):
-        s = _PAD + (i - 4) * d
-        out = out + w[:, i: i + 1] * v[:, s: s + n]
+        if abs(i - 4) * d < n:
+            s = pad + (i - 4) * d
+            out = out + w[:, i: i + 1] * v[:, s: s + n]
     # materialised once: fused into its several consumers, XLA would recompute it for each
     return jax.lax.optimization_barrier(out * (1.0 / (d * np.sqrt(d))))
 
@@ -135,18 +135,19 @@ def _series_features(params: LightWaveSParameters, x, length):
     n2 = jnp.maximum(length // 2, 1)
     xs = (x - params.mean[:, None]) / params.scale[:, None]
     xs = jnp.where((jnp.arange(L, dtype=jnp.int32) < length)[None, :], xs, 0)
-    xs = jnp.pad(xs, ((0, 0), (_PAD, _PAD)))
-    w = jnp.asarray(WEIGHTS, x.dtype)[params.kernels]
     groups, start = [], 0
     for e, m in zip(DILATION_EXPONENTS, params.triples_per_dilation, strict=True):
         if m:
             groups.append((slice(start, start + m), 2 ** int(e)))
             start += m
-    C1 = jnp.concatenate([_conv(xs[params.channels[r]], w[r], d, L) for r, d in groups])
+    pad1, pad2 = (min(4 * groups[-1][1], n - 1) for n in (L, L2))
+    xs = jnp.pad(xs, ((0, 0), (pad1, pad1)))
+    w = jnp.asarray(WEIGHTS, x.dtype)[params.kernels]
+    C1 = jnp.concatenate([_conv(xs[params.channels[r]], w[r], d, L, pad1) for r, d in groups])
     z = jnp.abs(C1)[:, : 2 * L2: 2]  # the modulus, subsampled by two
     z = jnp.where((jnp.arange(L2, dtype=jnp.int32) < n2)[None, :], z, 0)
-    z = jnp.pad(z, ((0, 0), (_PAD, _PAD)))
-    C2 = jnp.concatenate([_conv(z[r], w[r], d, L2) for r, d in groups])
+    z = jnp.pad(z, ((0, 0), (pad2, pad2)))
+    C2 = jnp.concatenate([_conv(z[r], w[r], d, L2, pad2) for r, d in groups])
     return jnp.concatenate([_pool(C1, length), _pool(C2, n2)], axis=-1).reshape(-1)
 
 
