@@ -240,6 +240,42 @@ def _print_adam(adam, versus):
           f"{versus['adam_1e5_over_gp_hm_wall_excl_compile_extrapolated']:.0f}x excl.")
 
 
+#: 1-D Poisson problems across the band, with trends (docs/pde.md, "Frequency against Nyquist").
+BAND = {
+    "0.1x^2": lambda x: 0.1 * x**2,
+    "sin 100x + 0.1x^2": lambda x: jnp.sin(100 * x) + 0.1 * x**2,
+    "sin 20x + sin 70x + 0.1x^2": lambda x: jnp.sin(20 * x) + jnp.sin(70 * x) + 0.1 * x**2,
+    "exp(x)/(1+x^2)": lambda x: jnp.exp(x) / (1 + x**2),
+    "sin 50x + exp(x)/(1+x^2)": lambda x: jnp.sin(50 * x) + jnp.exp(x) / (1 + x**2),
+    "sin 100x + cos x + x/3": lambda x: jnp.sin(100 * x) + jnp.cos(x) + x / 3,
+    "sin 15x + sin 45x + sin 90x + 0.1x^2":
+        lambda x: jnp.sin(15 * x) + jnp.sin(45 * x) + jnp.sin(90 * x) + 0.1 * x**2,
+}
+
+
+def band(trend_degree=None, names=None) -> list[dict]:
+    """`solve` with its defaults (and `trend_degree`) on the `BAND` problems: u'' = f on
+    [0, 2 pi], 400 points, Dirichlet values from the solution, error of `predict_grid` on 1001
+    points. Not part of `run`; e.g. `PYTHONPATH=. python -c "from benchmarks.bench_pde import
+    band; band(3)"`."""
+    x = jnp.linspace(0, TWO_PI, 400)
+    test = jnp.linspace(0, TWO_PI, 1001)
+    rows = []
+    for name in names or BAND:
+        u = BAND[name]
+        second = jax.vmap(jax.grad(jax.grad(u)))
+        start = time.perf_counter()
+        sol = solve(lambda v, du, d2u, X: d2u[0] - second(X[0]), (x,), [(u(x[0]), u(x[-1]))],
+                    trend_degree=trend_degree)
+        err = jnp.linalg.norm(predict_grid(sol, (test,)) - u(test)) / jnp.linalg.norm(u(test))
+        rows.append({"problem": name, "trend_degree": trend_degree, "rel_l2": float(err),
+                     "steps": sol.num_steps, "stop": sol.message,
+                     "kept": sol.kernels[0].num_components,
+                     "wall_s": time.perf_counter() - start})
+        print(rows[-1], flush=True)
+    return rows
+
+
 COLUMNS = ["problem", "kernel", "grid", "steps", "max_steps", "components", "wall_s",
            "compile_s", "rel_l2"]
 

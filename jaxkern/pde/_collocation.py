@@ -21,7 +21,10 @@ from ._problem import Problem
 
 def operators(kernels: Sequence, prob: Problem) -> list[FactorOps]:
     """Each axis's operators for the kernels."""
-    return [factor_operators(k, a, prob.relative_jitter) for k, a in zip(kernels, prob.axes)]
+    return [
+        factor_operators(k, a, prob.relative_jitter, prob.trend_degree)
+        for k, a in zip(kernels, prob.axes)
+    ]
 
 
 def grid_residual(prob: Problem, ops: Sequence[FactorOps], U: Array) -> Array:

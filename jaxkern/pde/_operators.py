@@ -22,6 +22,7 @@ from ._derivatives import derivative_gram
 from ._problem import (
     check_axes,
     check_kernels,
+    check_trend_degree,
     default_relative_jitter,
     relative_jitter_argument,
 )
@@ -67,31 +68,107 @@ def _inverse_logdet_bwd(Kinv, cotangents):
 inverse_logdet.defvjp(_inverse_logdet_fwd, _inverse_logdet_bwd)
 
 
-def prior_inverse(k, x, relative_jitter: float):
-    r"""Inverse and log-determinant of $K + \epsilon k(0) I$ on one axis.
+def legendre(
+    x: Float[Array, " n"], lo, hi, degree: int | None, order: int = 0
+) -> Float[Array, "n m"]:
+    r"""The `order`-th derivative of the Legendre polynomials $P_0 \dots P_{\text{degree}}$ of
+    $t = 2 (x - lo) / (hi - lo) - 1$, the interval $[lo, hi]$ mapped onto $[-1, 1]$.
+
+    Shape $(n, \text{degree} + 1)$; $(n, 0)$ where `degree` is `None` (no trend).
+    """
+    if degree is None:
+        return jnp.zeros((x.shape[0], 0), x.dtype)
+
+    def basis(s):
+        t = 2 * (s - lo) / (hi - lo) - 1
+        out = [jnp.ones_like(t), t]
+        for j in range(1, degree):  # (j + 1) P_{j+1} = (2j + 1) t P_j - j P_{j-1}
+            out.append(((2 * j + 1) * t * out[j] - j * out[j - 1]) / (j + 1))
+        return jnp.stack(out[: degree + 1])
+
+    f = basis
+    for _ in range(order):
+        f = jax.jacfwd(f)
+    return jax.vmap(f)(x)
+
+
+class AxisPrior(NamedTuple):
+    r"""One axis's prior, inverted: what turns grid values into the posterior mean anywhere.
+
+    Without a trend, `inv` is $K^{-1}$, `logdet` $\log|K|$ and `coef` is empty. With a trend
+    of Legendre polynomials $P$ (flat prior on their coefficients, the $\sigma \to \infty$
+    limit of $K + \sigma^2 P P^\top$), `inv` is
+    $Q = K^{-1} - K^{-1} P (P^\top K^{-1} P)^{-1} P^\top K^{-1}$, `logdet` is
+    $\log|K| + \log|P^\top K^{-1} P|$ up to a constant, and `coef` maps grid values to the
+    trend's coefficients $\hat\beta = (P^\top K^{-1} P)^{-1} P^\top K^{-1} U$. The posterior
+    mean at $x^*$ is then $k(x^*, X)\, Q U + p(x^*)^\top \hat\beta$.
+    """
+
+    inv: Array  # (n, n)
+    logdet: Array
+    coef: Array  # (m, n), m = trend_degree + 1 (0 without a trend)
+
+
+def prior_inverse(k, x, relative_jitter: float, trend_degree: int | None = None) -> AxisPrior:
+    r"""The `AxisPrior` of $K + \epsilon k(0) I$ on one axis, with a Legendre trend of degree
+    `trend_degree` (`None`: none).
 
     The jitter is relative to the kernel's variance $k(0)$, so the conditioning it buys does not
-    change as the fit rescales the mixture weights.
+    change as the fit rescales the mixture weights. With a trend the inverse is formed in the
+    orthogonal complement $Z$ of the trend on the grid ($[P_o, Z]$ orthogonal, $P = P_o R$):
+    $Q = Z (Z^\top K Z)^{-1} Z^\top$, $\log|K| + \log|P^\top K^{-1} P| =
+    \log|Z^\top K Z| + \log|R|^2$ (the constant is dropped), and
+    $\hat\beta = R^{-1} P_o^\top (I - K Q) U$: no difference of the large matrices
+    $K^{-1}$ and $K^{-1} P (\cdot)^{-1} P^\top K^{-1}$ (a polynomial costs a stationary kernel
+    weights near $1/\epsilon$).
     """
     K = stationary_gram(k, x, (0, 0))
-    return inverse_logdet(K + relative_jitter * K[0, 0] * jnp.eye(x.shape[0], dtype=x.dtype))
+    K = K + relative_jitter * K[0, 0] * jnp.eye(x.shape[0], dtype=x.dtype)
+    if trend_degree is None:
+        inv, logdet = inverse_logdet(K)
+        return AxisPrior(inv, logdet, jnp.zeros((0, x.shape[0]), x.dtype))
+    m = trend_degree + 1
+    basis = jax.lax.stop_gradient(legendre(x, x[0], x[-1], trend_degree))
+    q, r = jnp.linalg.qr(basis, mode="complete")
+    P, Z = q[:, :m], q[:, m:]
+    Cinv, logdet = inverse_logdet(Z.T @ K @ Z)
+    inv = Z @ Cinv @ Z.T
+    coef = solve_triangular(r[:m], P.T - (P.T @ K) @ inv, lower=False)
+    return AxisPrior(inv, logdet, coef)
+
+
+def interpolator(
+    k, x, prior: AxisPrior, new: Float[Array, " m"], order: int = 0
+) -> Float[Array, "m n"]:
+    r"""The matrix taking grid values on `x` to the posterior mean's `order`-th derivative at
+    `new`: $\partial^a k(X^*, X)\, Q + \partial^a p(X^*)^\top \hat\beta$ (see `AxisPrior`)."""
+    degree = prior.coef.shape[0] - 1 if prior.coef.shape[0] else None
+    cross = derivative_gram(k, new, x, orders=(order, 0))
+    return cross @ prior.inv + legendre(new, x[0], x[-1], degree, order) @ prior.coef
 
 
 class FactorOps(NamedTuple):
     """One axis's operators."""
 
-    logdet: Array  # log|K_d + jitter I|
-    inv: Array  # its inverse, K_d^{-1}
-    d1: Array  # G1_d K_d^{-1}: grid values -> first derivative
-    d2: Array  # G2_d K_d^{-1}: grid values -> second derivative
+    logdet: Array  # log|K_d + jitter I| (with a trend: + log|P^T K^{-1} P|)
+    inv: Array  # its inverse, K_d^{-1} (with a trend: Q_d of `AxisPrior`)
+    d1: Array  # G1_d K_d^{-1} (+ trend): grid values -> first derivative
+    d2: Array  # G2_d K_d^{-1} (+ trend): grid values -> second derivative
 
 
-def factor_operators(k, x, relative_jitter: float) -> FactorOps:
-    r"""$K^{-1}$ and $\log|K|$ of `prior_inverse`, and the operators $G_a K^{-1}$."""
-    Kinv, logdet = prior_inverse(k, x, relative_jitter)
-    return FactorOps(
-        logdet, Kinv, stationary_gram(k, x, (1, 0)) @ Kinv, stationary_gram(k, x, (2, 0)) @ Kinv
-    )
+def factor_operators(k, x, relative_jitter: float, trend_degree: int | None = None) -> FactorOps:
+    r"""$K^{-1}$ and $\log|K|$ of `prior_inverse`, and the operators $G_a K^{-1}$.
+
+    With a trend, $G_a Q + \partial^a P\, \hat\beta$: the GP part's derivative plus the
+    trend's.
+    """
+    prior = prior_inverse(k, x, relative_jitter, trend_degree)
+
+    def operator(order):
+        deriv = legendre(x, x[0], x[-1], trend_degree, order)
+        return stationary_gram(k, x, (order, 0)) @ prior.inv + deriv @ prior.coef
+
+    return FactorOps(prior.logdet, prior.inv, operator(1), operator(2))
 
 
 def along(A: Array, U: Array, d: int) -> Array:
@@ -149,6 +226,7 @@ def grid_derivatives(
     U: Float[Array, "*grid"],
     *,
     relative_jitter: float | None = None,
+    trend_degree: int | None = None,
     jitter: float | None = None,
 ) -> GridDerivatives:
     r"""First and second derivatives of the GP interpolant of grid values, along each dimension.
@@ -166,6 +244,10 @@ def grid_derivatives(
     - `U`: values on the grid, shape $(n_1, \dots, n_D)$.
     - `relative_jitter`: $\epsilon$, the diagonal added to each $K_d$ relative to $k_d(0)$;
       defaults to $10^{-6}$ ($10^{-4}$ in float32).
+    - `trend_degree`: with a degree, each axis's prior also holds Legendre polynomials up to
+      that degree with a flat prior on their coefficients (universal kriging, as
+      [`solve`][jaxkern.pde.solve] uses), so they are differentiated exactly; `None` (the
+      default here): the stationary kernel alone.
     - `jitter`: deprecated name of `relative_jitter` (same meaning).
 
     **Returns:** a [`GridDerivatives`][jaxkern.pde.GridDerivatives].
@@ -189,5 +271,6 @@ def grid_derivatives(
     kernels = check_kernels(kernels, axes)
     if relative_jitter is None:
         relative_jitter = default_relative_jitter(U.dtype)
-    ops = [factor_operators(k, a, relative_jitter) for k, a in zip(kernels, axes)]
+    check_trend_degree(trend_degree, shape)
+    ops = [factor_operators(k, a, relative_jitter, trend_degree) for k, a in zip(kernels, axes)]
     return derivatives(ops, U)

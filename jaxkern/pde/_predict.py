@@ -10,36 +10,39 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from .._validation import check_ndim
-from ..kernels import gram
 from ..linalg import apply_along_axes
-from ._operators import prior_inverse
+from ._operators import interpolator, prior_inverse
 from ._problem import relative_jitter_argument
 from ._solution import PDESolution
 
 
-def representer_weights(kernels, axes, U, relative_jitter) -> Array:
-    r"""$K^{-1} \mathrm{vec}(U)$ as a grid tensor."""
-    inverses = [prior_inverse(k, a, relative_jitter)[0] for k, a in zip(kernels, axes)]
-    return apply_along_axes(inverses, U)
+def interpolators(kernels, axes, new_axes, relative_jitter, trend_degree, orders=None) -> list:
+    r"""Per axis, the matrix from grid values to the posterior mean's derivative of order
+    `orders[d]` (default 0) at `new_axes[d]` (see `_operators.interpolator`)."""
+    orders = (0,) * len(axes) if orders is None else orders
+    return [
+        interpolator(k, x, prior_inverse(k, x, relative_jitter, trend_degree), new, a)
+        for k, x, new, a in zip(kernels, axes, new_axes, orders)
+    ]
 
 
 @eqx.filter_jit
-def posterior_mean(kernels, axes, U, new_axes, relative_jitter) -> Array:
+def posterior_mean(kernels, axes, U, new_axes, relative_jitter, trend_degree=None) -> Array:
     """The posterior mean of grid values `U` on the tensor grid `new_axes`."""
-    alpha = representer_weights(kernels, axes, U, relative_jitter)
-    cross = [gram(k, a[:, None], x[:, None]) for k, a, x in zip(kernels, new_axes, axes)]
-    return apply_along_axes(cross, alpha)
+    return apply_along_axes(
+        interpolators(kernels, axes, new_axes, relative_jitter, trend_degree), U
+    )
 
 
 @eqx.filter_jit
-def _posterior_mean_at(kernels, axes, U, points, relative_jitter) -> Array:
+def _posterior_mean_at(kernels, axes, U, points, relative_jitter, trend_degree) -> Array:
     """The posterior mean of grid values `U` at each row of `points`."""
-    alpha = representer_weights(kernels, axes, U, relative_jitter)
+    priors = [prior_inverse(k, x, relative_jitter, trend_degree) for k, x in zip(kernels, axes)]
 
     def one(p):
-        out = alpha
-        for d, (k, x) in enumerate(zip(kernels, axes)):
-            out = jnp.tensordot(gram(k, p[d][None, None], x[:, None])[0], out, axes=(0, 0))
+        out = U
+        for d, (k, x, prior) in enumerate(zip(kernels, axes, priors)):
+            out = jnp.tensordot(interpolator(k, x, prior, p[d][None])[0], out, axes=(0, 0))
         return out
 
     return jax.lax.map(one, points)
@@ -55,7 +58,9 @@ def predict_grid(
     r"""The GP-HM solution's posterior mean on a new tensor grid.
 
     $$\hat U = \Big(\bigotimes_d k_d(X^*_d, X_d)\Big) K^{-1} \mathrm{vec}(U),$$
-    one factor at a time.
+    one factor at a time. With a trend (`solve(..., trend_degree=m)`), factor $d$ is
+    $k_d(X^*_d, X_d) Q_d + p_d(X^*_d)^\top \hat\beta_d$: the GP part plus the Legendre
+    trend's generalised-least-squares fit (see [`solve`][jaxkern.pde.solve]).
 
     **Arguments:**
 
@@ -87,7 +92,7 @@ def predict_grid(
         relative_jitter = solution.relative_jitter
     return posterior_mean(
         solution.kernels, solution.axes, solution.grid_values, tuple(jnp.asarray(a) for a in axes),
-        relative_jitter,
+        relative_jitter, solution.trend_degree,
     )
 
 
@@ -133,5 +138,6 @@ def predict(
     if relative_jitter is None:
         relative_jitter = solution.relative_jitter
     return _posterior_mean_at(
-        solution.kernels, solution.axes, solution.grid_values, points, relative_jitter
+        solution.kernels, solution.axes, solution.grid_values, points, relative_jitter,
+        solution.trend_degree,
     )

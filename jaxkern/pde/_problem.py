@@ -28,6 +28,7 @@ class Problem(NamedTuple):
     axes: tuple  # one uniformly spaced coordinate array per dimension
     mesh: tuple  # the coordinates on the grid, meshgrid(*axes, indexing="ij")
     relative_jitter: float  # added to each K_d's diagonal, relative to k_d(0)
+    trend_degree: int | None  # degree of each axis's Legendre trend (None: no trend)
 
 
 def default_relative_jitter(dtype) -> float:
@@ -125,6 +126,23 @@ def check_residual(residual, U, mesh) -> None:
         )
 
 
-def make_problem(residual, axes, relative_jitter) -> Problem:
+def check_trend_degree(trend_degree, shape) -> None:
+    """`None`, or a degree that leaves each axis more grid points than trend functions."""
+    if trend_degree is None:
+        return
+    if isinstance(trend_degree, bool) or not isinstance(trend_degree, int) or trend_degree < 0:
+        raise ValueError(
+            f"`trend_degree` must be None or a non-negative int, got {trend_degree!r}."
+        )
+    if trend_degree + 3 > min(shape):
+        raise ValueError(
+            f"`trend_degree` {trend_degree} needs at least {trend_degree + 3} points on each "
+            f"axis (the trend's {trend_degree + 1} polynomials and two boundary points), got "
+            f"the grid {shape}."
+        )
+
+
+def make_problem(residual, axes, relative_jitter, trend_degree=None) -> Problem:
     """The `Problem` on the grid of `axes` (already checked)."""
-    return Problem(residual, axes, tuple(jnp.meshgrid(*axes, indexing="ij")), relative_jitter)
+    mesh = tuple(jnp.meshgrid(*axes, indexing="ij"))
+    return Problem(residual, axes, mesh, relative_jitter, trend_degree)

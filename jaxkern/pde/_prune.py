@@ -23,7 +23,9 @@ from ._threads import with_one_blas_thread
 
 
 @eqx.filter_jit
-def component_shares(kernel, x: Array, U: Array, axis: int, relative_jitter: float) -> Array:
+def component_shares(
+    kernel, x: Array, U: Array, axis: int, relative_jitter: float, trend_degree: int | None = None
+) -> Array:
     r"""Each mixture component's share of the posterior mean on the grid, along one axis.
 
     With $K_d = \sum_q K_{d,q}$ the posterior mean splits into the parts
@@ -31,7 +33,7 @@ def component_shares(kernel, x: Array, U: Array, axis: int, relative_jitter: flo
     factors cancel against their inverses, up to the jitter). Returns each part's norm relative
     to $\|U\|$.
     """
-    alpha = along(prior_inverse(kernel, x, relative_jitter)[0], U, axis)
+    alpha = along(prior_inverse(kernel, x, relative_jitter, trend_degree).inv, U, axis)
 
     def share(q):
         part = along(stationary_gram(kernel.select(q[None]), x, (0, 0)), alpha, axis)
@@ -112,7 +114,7 @@ def prune(
     pruned, sizes, new_sizes = [], [], []
     for d, (k, x) in enumerate(zip(solution.kernels, solution.axes)):
         if is_mixture(k):
-            shares = np.asarray(component_shares(k, x, U, d, jitter))
+            shares = np.asarray(component_shares(k, x, U, d, jitter, solution.trend_degree))
             keep = shares >= tol
             keep[np.argmax(shares)] = True
             sizes.append(keep.size)
@@ -122,11 +124,12 @@ def prune(
     if sizes == new_sizes:
         return solution
     pruned = tuple(pruned)
-    prob = make_problem(residual, solution.axes, jitter)
+    trend = solution.trend_degree
+    prob = make_problem(residual, solution.axes, jitter, trend)
     J, new_U = collocation(pruned, U, prob, newton_iterations, newton_tol)
     midpoints = tuple((x[1:] + x[:-1]) / 2 for x in solution.axes)
-    before = posterior_mean(solution.kernels, solution.axes, U, midpoints, jitter)
-    after = posterior_mean(pruned, solution.axes, new_U, midpoints, jitter)
+    before = posterior_mean(solution.kernels, solution.axes, U, midpoints, jitter, trend)
+    after = posterior_mean(pruned, solution.axes, new_U, midpoints, jitter, trend)
     change = float(jnp.linalg.norm(after - before) / jnp.linalg.norm(before))
     accepted = bool(jnp.isfinite(J)) and change <= tol
     if progress:
@@ -139,6 +142,6 @@ def prune(
         return solution
     pruned = solution.replace(grid_values=new_U, kernels=pruned, residual=residual)
     if math.isfinite(solution.offgrid_residual):  # measured (by `solve`): measure again
-        indicator = offgrid_residual(pruned.kernels, pruned.axes, new_U, jitter, residual)
+        indicator = offgrid_residual(pruned.kernels, pruned.axes, new_U, jitter, residual, trend)
         pruned = pruned.replace(offgrid_residual=indicator)
     return pruned

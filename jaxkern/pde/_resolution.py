@@ -21,9 +21,7 @@ import jax.numpy as jnp
 from jaxtyping import Array
 
 from ..linalg import apply_along_axes
-from ._derivatives import derivative_gram
-from ._operators import GridDerivatives
-from ._predict import representer_weights
+from ._operators import GridDerivatives, interpolator, prior_inverse
 
 #: `solve` warns where the off-grid residual is above this fraction of the PDE's terms.
 OFFGRID_RESIDUAL_WARN = 0.1
@@ -35,23 +33,26 @@ class UnderResolvedWarning(UserWarning):
 
 
 @eqx.filter_jit
-def midpoint_derivatives(kernels, axes, U, relative_jitter) -> tuple[GridDerivatives, tuple]:
+def midpoint_derivatives(
+    kernels, axes, U, relative_jitter, trend_degree=None
+) -> tuple[GridDerivatives, tuple]:
     r"""The posterior mean and its derivatives on the grid of midpoints, and that grid's mesh.
 
     $\partial_d^a \hat u(x^*) = \big(\bigotimes_e k^{(a_e)}_e(X^*_e, X_e)\big) K^{-1}
     \mathrm{vec}(U)$, with $k^{(a)}_e = \partial_x^a k_e$ and $a_e = a$ on axis $d$, 0
-    elsewhere: one product along each axis.
+    elsewhere: one product along each axis (with a trend, each factor also carries the trend's
+    derivative, see `_operators.interpolator`).
     """
-    alpha = representer_weights(kernels, axes, U, relative_jitter)
     mids = tuple((x[1:] + x[:-1]) / 2 for x in axes)
+    priors = [prior_inverse(k, x, relative_jitter, trend_degree) for k, x in zip(kernels, axes)]
     cross = [
-        [derivative_gram(k, m, x, orders=(a, 0)) for a in range(3)]
-        for k, m, x in zip(kernels, mids, axes)
+        [interpolator(k, x, prior, m, a) for a in range(3)]
+        for k, x, prior, m in zip(kernels, axes, priors, mids)
     ]
     dims = range(len(axes))
 
     def derivative(d, a):
-        return apply_along_axes([cross[e][a if e == d else 0] for e in dims], alpha)
+        return apply_along_axes([cross[e][a if e == d else 0] for e in dims], U)
 
     fields = GridDerivatives(
         derivative(0, 0),
@@ -91,12 +92,12 @@ def relative_residual(residual, fields: GridDerivatives, mesh) -> Array:
 
 
 @eqx.filter_jit
-def _offgrid(residual, kernels, axes, U, relative_jitter):
-    fields, mesh = midpoint_derivatives(kernels, axes, U, relative_jitter)
+def _offgrid(residual, kernels, axes, U, relative_jitter, trend_degree):
+    fields, mesh = midpoint_derivatives(kernels, axes, U, relative_jitter, trend_degree)
     return relative_residual(residual, fields, mesh)
 
 
-def offgrid_residual(kernels, axes, U, relative_jitter, residual) -> float:
+def offgrid_residual(kernels, axes, U, relative_jitter, residual, trend_degree=None) -> float:
     """The relative PDE residual of the posterior mean of `U` at the midpoints, as a float.
 
     NaN where the residual cannot be evaluated off the grid (it closes over grid-shaped arrays
@@ -112,7 +113,7 @@ def offgrid_residual(kernels, axes, U, relative_jitter, residual) -> float:
         return math.nan
     if getattr(out, "shape", None) != shape:
         return math.nan
-    return float(_offgrid(residual, kernels, axes, U, relative_jitter))
+    return float(_offgrid(residual, kernels, axes, U, relative_jitter, trend_degree))
 
 
 def warn_under_resolved(indicator: float, axes) -> None:

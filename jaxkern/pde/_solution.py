@@ -55,6 +55,10 @@ class PDESolution(eqx.Module):
     (solved as its alias); $10^{-7}$ to $10^{-4}$ for resolved fits. NaN where not measured
     (the residual closes over grid-shaped arrays, or the solution did not come from `solve`)."""
 
+    trend_degree: int | None = eqx.field(static=True)
+    """Degree of each axis's Legendre trend (flat prior on its coefficients), `None` for none:
+    part of the prior that [`predict`][jaxkern.pde.predict] and `predict_grid` condition on."""
+
     def __init__(
         self,
         axes: tuple,
@@ -69,6 +73,7 @@ class PDESolution(eqx.Module):
         *,
         stop_reason: str = "",
         offgrid_residual: float = math.nan,
+        trend_degree: int | None = None,
         jitter: float | None = None,
     ):
         relative_jitter = relative_jitter_argument(relative_jitter, jitter, "PDESolution")
@@ -86,6 +91,7 @@ class PDESolution(eqx.Module):
         self.residual = residual
         self.stop_reason = str(stop_reason)
         self.offgrid_residual = float(offgrid_residual)
+        self.trend_degree = None if trend_degree is None else int(trend_degree)
 
     def replace(self, **changes) -> PDESolution:
         """A copy with the named fields (`__init__`'s arguments) changed."""
@@ -94,6 +100,7 @@ class PDESolution(eqx.Module):
             losses=self.losses, relative_jitter=self.relative_jitter, num_steps=self.num_steps,
             converged=self.converged, message=self.message, residual=self.residual,
             stop_reason=self.stop_reason, offgrid_residual=self.offgrid_residual,
+            trend_degree=self.trend_degree,
         )
         fields.update(changes)
         return PDESolution(**fields)
@@ -113,7 +120,7 @@ class PDESolution(eqx.Module):
         from ._predict import posterior_mean  # the predictor imports this module
 
         return posterior_mean(self.kernels, self.axes, self.grid_values, self.axes,
-                              self.relative_jitter)
+                              self.relative_jitter, self.trend_degree)
 
     @property
     def jitter(self) -> float:

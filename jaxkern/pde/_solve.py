@@ -26,6 +26,7 @@ from ._problem import (
     check_axes,
     check_kernels,
     check_residual,
+    check_trend_degree,
     default_relative_jitter,
     make_problem,
     relative_jitter_argument,
@@ -54,6 +55,7 @@ def solve(
     chunk_size: int = 10,
     tol: float | None = None,
     prune_tol: float = 1e-3,
+    trend_degree: int | None = None,
     progress: bool | None = None,
     jitter: float | None = None,
 ) -> PDESolution:
@@ -145,6 +147,15 @@ def solve(
       $\max(1, |J|)$; default $10^{-9}$ (0 stops only where no step lowers $J$).
     - `prune_tol`: after the fit, mixture components whose share of the solution is below
       this are dropped (see [`prune`][jaxkern.pde.prune]); 0 keeps them all.
+    - `trend_degree`: with a degree $m$, each axis's prior also holds the Legendre
+      polynomials of degree $\le m$ on its interval, with a flat prior on their coefficients
+      (universal kriging, the limit $\sigma \to \infty$ of $k_d + \sigma^2 p^\top p$; the
+      evidence $J$ becomes the restricted likelihood of the rest). It takes 1-D problems with a
+      smooth non-periodic trend from about $3 \cdot 10^{-4}$ to $10^{-6}$-$10^{-8}$, but is
+      not the default: once pruning leaves near-pure cosines, the trend's coefficients are
+      left to directions of $U$ that neither the PDE nor the boundary values pin, and
+      single-frequency fits lose accuracy (docs/pde.md, *Frequency against Nyquist*).
+      `None` (default): the stationary kernels alone.
     - `progress`: a progress bar over the steps (`None`: only when watched and slow; see
       [`minimize`][jaxkern.optim.minimize]); `True` also reports the pruning.
     - `jitter`: deprecated name of `relative_jitter` (same meaning).
@@ -194,7 +205,8 @@ def solve(
         relative_jitter = default_relative_jitter(dtype)
     if newton_tol is None:
         newton_tol = 1e3 * float(jnp.finfo(dtype).eps)
-    prob = make_problem(residual, axes, relative_jitter)
+    check_trend_degree(trend_degree, shape)
+    prob = make_problem(residual, axes, relative_jitter, trend_degree)
     check_residual(residual, U, prob.mesh)
 
     raw, frozen = unconstrain(kernels)  # log weights and lengthscales, frequencies as they are
@@ -221,7 +233,7 @@ def solve(
     solution = PDESolution(
         axes, values[-1], constrain(fit.params, frozen), fit.losses, relative_jitter,
         fit.num_steps, fit.message != "num_steps reached", fit.message, residual,
-        stop_reason=fit.stop_reason,
+        stop_reason=fit.stop_reason, trend_degree=trend_degree,
     )
     if num_steps > 0 and prune_tol > 0:
         solution = prune(
@@ -235,7 +247,8 @@ def solve(
             "other initial kernels."
         )
     indicator = offgrid_residual(
-        solution.kernels, axes, solution.grid_values, solution.relative_jitter, residual
+        solution.kernels, axes, solution.grid_values, solution.relative_jitter, residual,
+        trend_degree,
     )
     warn_under_resolved(indicator, axes)
     return solution.replace(offgrid_residual=indicator)
