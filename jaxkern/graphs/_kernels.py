@@ -97,7 +97,7 @@ class _SpectralGraphKernel(Kernel):
         self.variance = as_parameter("variance", variance)
         self.normalize = bool(normalize)
 
-    def spectrum(self, eigenvalues: Array) -> Array:
+    def log_spectrum(self, eigenvalues: Array) -> Array:
         raise NotImplementedError
 
     def weights(self) -> Float[Array, " m"]:
@@ -106,10 +106,13 @@ class _SpectralGraphKernel(Kernel):
         (`stop_gradient`), so fitting moves only the hyperparameters."""
         lam = jax.lax.stop_gradient(self.eigenvalues)
         # Eigenvalues that round-off pushed below zero are zero (GeometricKernels clips them).
-        phi = self.spectrum(jnp.maximum(lam, 0))
+        log_phi = self.log_spectrum(jnp.maximum(lam, 0))
         if self.normalize:
-            phi = phi * (self.eigenvectors.shape[0] / jnp.sum(phi))
-        return self.variance * phi
+            # N softmax(log Phi): the normalised weights in log space, finite where Phi itself
+            # overflows (large nu with 2 nu / ell^2 + lambda_0 near 0, as maximum likelihood
+            # on a Laplacian with a zero eigenvalue reaches)
+            return self.variance * (self.eigenvectors.shape[0] * jax.nn.softmax(log_phi))
+        return self.variance * jnp.exp(log_phi)
 
     def __call__(self, x, y):
         U = jax.lax.stop_gradient(self.eigenvectors)
@@ -169,8 +172,9 @@ class GraphMatern(_SpectralGraphKernel):
         self.nu = as_parameter("nu", nu)
         self.lengthscale = as_parameter("lengthscale", lengthscale)
 
-    def spectrum(self, eigenvalues):
-        return graph_matern_spectrum(eigenvalues, nu=self.nu, lengthscale=self.lengthscale)
+    def log_spectrum(self, eigenvalues):
+        r"""$\log\Phi(\lambda) = -\nu \log(2\nu/\ell^2 + \lambda)$."""
+        return -self.nu * jnp.log(2 * self.nu / self.lengthscale**2 + eigenvalues)
 
 
 class GraphHeat(_SpectralGraphKernel):
@@ -198,8 +202,9 @@ class GraphHeat(_SpectralGraphKernel):
         self._init_spectrum(eigenvalues, eigenvectors, variance, normalize)
         self.lengthscale = as_parameter("lengthscale", lengthscale)
 
-    def spectrum(self, eigenvalues):
-        return graph_heat_spectrum(eigenvalues, lengthscale=self.lengthscale)
+    def log_spectrum(self, eigenvalues):
+        r"""$\log\Phi(\lambda) = -\ell^2\lambda/2$."""
+        return -0.5 * self.lengthscale**2 * eigenvalues
 
 
 class FilterGraphKernel(Kernel):

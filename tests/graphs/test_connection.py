@@ -13,6 +13,7 @@ from jaxkern.graphs import (
     chebyshev_coefficients,
     chebyshev_filter,
     connection_laplacian,
+    knn,
     lowest_eigenpairs,
     nearest_orthogonal,
     tangent_frames,
@@ -124,6 +125,33 @@ def test_frames_and_transports():
     assert np.mean(np.linalg.norm(np.asarray(Vt) - V, axis=1)) < 0.05
 
 
+def test_jet_frames_are_tangent():
+    # The exact tangent plane of S^2 at x is x-perp (the independent reference): local PCA is
+    # tilted by O(h) where a neighbourhood is lopsided (about 2 degrees on average here), the
+    # quadratic (jet) fit by O(h^2) (about 0.02 degrees).
+    X = _sphere(800)
+    Xn = np.asarray(X, np.float64)
+
+    def tilt_deg(frames):
+        T = np.asarray(frames, np.float64)
+        np.testing.assert_allclose(np.einsum("nDa,nDb->nab", T, T),
+                                   np.broadcast_to(np.eye(2), (800, 2, 2)), atol=1e-5)
+        sin = np.linalg.norm(np.einsum("nDa,nD->na", T, Xn), axis=1)
+        return np.degrees(np.arcsin(np.clip(sin, 0, 1)))
+
+    pca = tilt_deg(connection_laplacian(X, k=10, dim=2).frames)
+    jet = tilt_deg(connection_laplacian(X, k=10, dim=2, frames="jet").frames)
+    assert 1.0 < pca.mean() < 4.0
+    assert jet.mean() < (0.1 if X64 else 0.5) and jet.max() < (0.5 if X64 else 2.0)
+    # a curve in R^3 (dim 1, two normal directions): the helix's unit tangent
+    t = jnp.linspace(0, 4 * np.pi, 400, dtype=FLOAT)
+    H = jnp.stack([jnp.cos(t), jnp.sin(t), 0.3 * t], axis=1)
+    T = np.asarray(tangent_frames(H, knn(H, k=6).indices, dim=1, method="jet"))[:, :, 0]
+    exact = np.stack([-np.sin(t), np.cos(t), 0.3 * np.ones_like(t)], 1) / np.sqrt(1.09)
+    cos = np.abs(np.sum(T[5:-5] * exact[5:-5], 1))
+    assert np.min(cos) > 1 - (1e-6 if X64 else 1e-4)
+
+
 def test_transforms():
     L = connection_laplacian(_sphere(60), k=6, dim=2)
     v = jnp.asarray(np.random.default_rng(2).standard_normal(120), FLOAT)
@@ -144,6 +172,10 @@ def test_bad_input():
         tangent_frames(X, jnp.zeros((20, 5), jnp.int32), dim=4)
     with pytest.raises(ValueError, match="`normalization`"):
         connection_laplacian(X, k=5, dim=2, normalization="rw")
+    with pytest.raises(ValueError, match="`method` must be one of"):
+        connection_laplacian(X, k=5, dim=2, frames="quadric")
+    with pytest.raises(ValueError, match="at least 5 columns"):
+        connection_laplacian(X, k=4, dim=2, frames="jet")
 
 
 @pytest.mark.slow

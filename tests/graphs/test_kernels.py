@@ -104,6 +104,24 @@ def test_fit_moves_hyperparameters_not_eigenpairs():
     assert float(result.kernel.lengthscale) != 1.0
 
 
+def test_normalised_weights_do_not_overflow():
+    # Large nu and lengthscale with the zero eigenvalue of a connected graph's Laplacian (where
+    # maximum likelihood goes for a signal with a mean level): Phi(0) = (2 nu / ell^2)^(-nu)
+    # overflows, the normalised weights N Phi / sum Phi do not. Reference: the same ratio from
+    # NumPy in extended precision (Phi(lambda_l) / Phi(0) = (1 + lambda_l ell^2 / 2 nu)^(-nu)).
+    lam, U = _spectrum(_random_graph(seed=4), False)
+    nu, ell = 60.0, 1e4
+    k = GraphMatern(jnp.asarray(lam, FLOAT), jnp.asarray(U, FLOAT), nu=nu, lengthscale=ell)
+    lam_ld = np.maximum(lam, 0).astype(np.longdouble)
+    rel = (1 + lam_ld * ell**2 / (2 * nu)) ** (-nu)
+    ref = np.asarray(30 * rel / rel.sum(), np.float64)
+    w = k.weights()
+    assert np.all(np.isfinite(np.asarray(w)))
+    assert_close(w, ref, rtol64=1e-10, rtol32=1e-4, atol64=1e-300, atol32=1e-30)
+    g = jax.grad(lambda kk: jnp.sum(kk.weights() ** 2))(k)
+    assert np.isfinite(float(g.nu)) and np.isfinite(float(g.lengthscale))
+
+
 def test_kernel_transforms():
     W = _random_graph(seed=4, n=12)
     lam, U = _spectrum(W, True)
