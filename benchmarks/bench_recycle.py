@@ -16,6 +16,14 @@ with its `CU` carried from system to system (C discarded and recomputed for each
 as its docs prescribe). A matvec counts every product with A, the $k$ per system that
 recycling spends on $C = AU$ included. Times are per system (median over repeats of the whole
 sequence divided by its length; compilation reported apart).
+
+`recycle_fit` rows: `jaxkern.gp.fit` with the CG solver (`CG()` at its defaults, fixed probes),
+100 Adam steps from RBF() and noise 0.1 on the data of `bench_scalable._data` (RBF, d = 3,
+float64), with `recycle=True` (each step's CG warm-started from the previous step's solutions)
+and `recycle=False` (every step from zero): total CG iterations (`FitResult.cg_iterations`),
+wall time of the whole fit (compilation included, and reported apart) and the largest loss
+difference between the two fits. That part runs alone, merging its rows into
+`results/recycle.json`: `python -m benchmarks.bench_recycle fit [N ...] [--steps S]`.
 """
 
 from __future__ import annotations
@@ -35,9 +43,12 @@ import scipy.sparse.linalg as sla  # noqa: E402
 from jaxkern.linalg import cg, gcrodr, solve_sequence  # noqa: E402
 
 from . import _harness  # noqa: E402
+from .bench_scalable import _data  # noqa: E402
 
 RTOL = 1e-8
 SCALE = 1.25
+FIT_SIZES = (2000, 4000)
+FIT_STEPS = 100
 GCRODR = dict(cycle_length=40, recycle_dim=20)
 DEFCG = dict(recycle_dim=16, window=16, stride=4)
 
@@ -212,7 +223,9 @@ def run(quick: bool) -> dict:
                                 "matvecs_max", "all_converged", "max_rel_residual",
                                 "s_per_system", "time_vs_scipy_cg", "compile_s"]))
     print(bars)
+    fit_sizes, fit_steps = ((300,), 10) if quick else (FIT_SIZES, FIT_STEPS)
     return {
+        "recycle_fit": fit_rows(fit_sizes, fit_steps),
         "what": (f"{num} Darcy systems, {n}x{n} interior, five-point stencil, a = exp({SCALE} "
                  f"GRF(alpha=2, tau=3)), b = 1, rtol {RTOL:g}, float64"),
         "command": "python -m benchmarks.run recycle" + (" --quick" if quick else ""),
@@ -222,3 +235,78 @@ def run(quick: bool) -> dict:
         "rows": rows,
         "bars": bars,
     }
+
+
+# ---------------------------------------------------------------- GP fit, recycled CG solves
+
+
+def _fit_once(X, y, steps, recycle):
+    import time
+
+    from jaxkern.gp import CG, fit
+    from jaxkern.kernels import RBF
+
+    with _harness.compile_time() as comp:
+        start = time.perf_counter()
+        result = fit(RBF(), X, y, noise=0.1, num_steps=steps, solver=CG(), recycle=recycle,
+                     progress=False)
+        wall = time.perf_counter() - start
+    return result, wall, comp["compile_s"]
+
+
+def fit_rows(sizes, steps: int) -> list[dict]:
+    """100-step Adam CG fits with and without recycling: CG iterations and wall time."""
+    rows = []
+    for n in sizes:
+        X, y = _data(n)
+        out = {}
+        for rec in (False, True):
+            out[rec] = _fit_once(X, y, steps, rec)
+            print(f"   n = {n}, recycle = {rec}: {out[rec][0].cg_iterations} CG iterations, "
+                  f"{out[rec][1]:.1f} s", flush=True)
+        cold, warm = out[False][0], out[True][0]
+        for rec, (res, wall, comp) in out.items():
+            rows.append({
+                "n": n, "steps": steps, "recycle": rec, "cg_iterations": res.cg_iterations,
+                "iterations_per_step": res.cg_iterations / res.num_steps, "wall_s": wall,
+                "compile_s": comp, "final_loss": float(res.losses[-1]),
+                "final_noise": float(res.noise),
+                "final_lengthscale": float(res.kernel.lengthscale),
+            })
+        diff = np.abs(warm.losses - cold.losses) / np.maximum(1.0, np.abs(cold.losses))
+        for r in rows[-2:]:
+            r["max_rel_loss_diff"] = float(diff.max())
+            r["max_abs_loss_diff"] = float(np.abs(warm.losses - cold.losses).max())
+            r["iterations_saved"] = 1 - warm.cg_iterations / cold.cg_iterations
+            r["time_ratio_recycled_over_cold"] = out[True][1] / out[False][1]
+        print(_harness.table(rows[-2:], ["n", "recycle", "cg_iterations", "wall_s",
+                                         "compile_s", "max_abs_loss_diff", "final_noise"]),
+              flush=True)
+    return rows
+
+
+def _merge_fit(sizes, steps: int) -> None:
+    """Run only the fit rows and merge them into results/recycle.json (other rows kept)."""
+    import json
+
+    path = _harness.RESULTS / "recycle.json"
+    payload = json.loads(path.read_text()) if path.exists() else {"benchmark": "recycle"}
+    rows = fit_rows(sizes, steps)
+    kept = [r for r in payload.get("recycle_fit", []) if r["n"] not in sizes]
+    payload["recycle_fit"] = sorted(kept + rows, key=lambda r: (r["n"], r["recycle"]))
+    payload["recycle_fit_machine"] = _harness.machine()
+    payload["recycle_fit_command"] = ("python -m benchmarks.bench_recycle fit "
+                                      + " ".join(map(str, sizes)) + f" --steps {steps}")
+    path.write_text(json.dumps(payload, indent=2, default=float) + "\n")
+    print(f"merged into {path}")
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="recycled GP fit rows only")
+    parser.add_argument("part", choices=["fit"])
+    parser.add_argument("sizes", nargs="*", type=int, default=list(FIT_SIZES))
+    parser.add_argument("--steps", type=int, default=FIT_STEPS)
+    cli = parser.parse_args()
+    _merge_fit(tuple(cli.sizes), cli.steps)

@@ -123,7 +123,7 @@ def _tridiagonals(alphas, betas, iterations, max_steps) -> Tridiagonals:
     return Tridiagonals(diag=diag.T, offdiag=off.T)
 
 
-def _mbcg(matmat, B, X0, precond, rtol, atol, max_steps):
+def _mbcg(matmat, B, X0, precond, rtol, atol, max_steps, column_steps=None):
     dtype = B.dtype
     r = B.shape[1]
     R = B - matmat(X0) if X0 is not None else B
@@ -133,7 +133,8 @@ def _mbcg(matmat, B, X0, precond, rtol, atol, max_steps):
     bnorm = jnp.linalg.norm(B, axis=0)
     tol = jnp.maximum(jnp.asarray(rtol, dtype) * bnorm, jnp.asarray(atol, dtype))
     rnorm = jnp.linalg.norm(R, axis=0)
-    active = rnorm > tol
+    cap = jnp.full((r,), max_steps, jnp.int32) if column_steps is None else column_steps
+    active = (rnorm > tol) & (cap > 0)
     state = dict(
         k=jnp.zeros((), jnp.int32), X=X, R=R, P=jnp.where(active[None], Z, 0), rho=rho,
         rnorm=rnorm,
@@ -159,9 +160,10 @@ def _mbcg(matmat, B, X0, precond, rtol, atol, max_steps):
         rnorm = jnp.where(active, jnp.linalg.norm(R, axis=0), s["rnorm"])
         P = jnp.where(active[None], Z + beta[None] * P, 0)
         k = s["k"]
+        iters = s["iters"] + active.astype(jnp.int32)
         return dict(
             k=k + 1, X=X, R=R, P=P, rho=jnp.where(active, rho_new, s["rho"]), rnorm=rnorm,
-            active=active & (rnorm > tol), iters=s["iters"] + active.astype(jnp.int32),
+            active=active & (rnorm > tol) & (iters < cap), iters=iters,
             neg=s["neg"] | neg, alphas=s["alphas"].at[k].set(alpha),
             betas=s["betas"].at[k].set(beta),
         )
@@ -194,6 +196,7 @@ def batched_cg(
     rtol: float = 1e-6,
     atol: float = 0.0,
     max_steps: int | None = None,
+    column_steps: Int[Array, " r"] | None = None,
     throw: bool = False,
 ) -> CGResult:
     r"""Preconditioned CG on many right-hand sides at once (BBMM's mBCG).
@@ -221,6 +224,10 @@ def batched_cg(
     - `preconditioner`: applies $P^{-1}$ to a block, (n, r) -> (n, r); default identity.
     - `rtol`, `atol`: relative and absolute residual tolerances, $\ge 0$.
     - `max_steps`: the most iterations (static); default n.
+    - `column_steps`: optional per-column caps, integers of shape (r,) (traced is fine): column
+      $i$ stops after `column_steps[i]` iterations even if it has not converged (then
+      `converged[i]` is False). For columns whose only use is their first Lanczos steps,
+      e.g. the probes of a log-determinant's quadrature, so that they do not prolong the loop.
     - `throw`: raise on non-convergence or negative curvature.
 
     **Returns:** a [`CGResult`][jaxkern.linalg.CGResult] with per-column fields of shape (r,)
@@ -243,6 +250,15 @@ def batched_cg(
     if max_steps is None:
         max_steps = n
     check_int("max_steps", max_steps, 1)
+    if column_steps is not None:
+        if jnp.shape(column_steps) != (B.shape[1],) or not jnp.issubdtype(
+                jnp.result_type(column_steps), jnp.integer):
+            raise ValueError(
+                f"`column_steps` must be integers of shape ({B.shape[1]},) (one per column of "
+                f"`B`), got shape {jnp.shape(column_steps)} and dtype "
+                f"{jnp.result_type(column_steps)}."
+            )
+        column_steps = jnp.asarray(column_steps, jnp.int32)
     _check_operator("matmat", matmat, B)
     if preconditioner is None:
         preconditioner = lambda X: X  # noqa: E731
@@ -252,7 +268,7 @@ def batched_cg(
     matmat_ = lambda X: jnp.asarray(matmat(X), dtype)  # noqa: E731
     precond_ = lambda X: jnp.asarray(preconditioner(X), dtype)  # noqa: E731
     x0 = None if x0 is None else jnp.asarray(x0, dtype)
-    result = _mbcg(matmat_, B, x0, precond_, rtol, atol, max_steps)
+    result = _mbcg(matmat_, B, x0, precond_, rtol, atol, max_steps, column_steps)
     return _throw(result, max_steps) if throw else result
 
 

@@ -40,6 +40,8 @@ class OptimResult(NamedTuple):
     message: str
     """Why the fit stopped: ``"num_steps reached"``, ``"tol reached"`` or
     ``"no step accepted"``."""
+    aux: Any = None
+    """The auxiliary state after the last step (`None` unless `minimize` was given `aux`)."""
 
 
 def decrease(loss: jax.Array, new_loss: jax.Array, new_params: Any) -> jax.Array:
@@ -59,6 +61,7 @@ def minimize(
     optimizer: optax.GradientTransformation,
     num_steps: int,
     args: Sequence[Any] = (),
+    aux: Any = None,
     update_args: Callable[[Any, tuple], tuple] | None = None,
     accept: Accept | Literal["decrease"] | None = None,
     tol: float | None = None,
@@ -81,6 +84,15 @@ def minimize(
       (they are traced inputs of the chunk, so nothing recompiles);
     - update a progress bar (rate and time left; see `progress`).
 
+    With `aux`, state travels explicitly from each step to the next inside the compiled loop:
+    `loss_fn(params, aux, *args)` returns `(loss, new_aux)`, and the `new_aux` of the
+    evaluation at step $j$'s parameters is the `aux` of step $j + 1$ (never differentiated).
+    An inner iterative solve can so start from its previous solution (as `gp.fit` does with
+    its CG solves), or count its work. With `aux`, each step evaluates `loss_fn` at its own
+    parameters, so that `aux` advances: a line search's value and gradient at the new point
+    (L-BFGS) are not reused, which costs one more evaluation per step there; the line
+    search's own evaluations see the step's `aux` and their `new_aux` is dropped.
+
     With `accept`, a step whose `accept(loss, new_loss, new_params)` is false is refused:
     the parameters stay and the optimiser's state is reset (an L-BFGS memory built on a
     refused step would mislead the next ones). `accept="decrease"` is
@@ -93,6 +105,8 @@ def minimize(
     - `optimizer`: an optax `GradientTransformation` (`optax.adam(0.05)`, `optax.lbfgs()`, ...).
     - `num_steps`: the most steps to take (0 returns `params` unchanged).
     - `args`: extra arguments of `loss_fn`, not differentiated.
+    - `aux`: initial auxiliary state, a pytree of arrays whose structure, shapes and dtypes
+      `loss_fn` keeps; `None` (default) for a plain `loss_fn(params, *args) -> loss`.
     - `update_args`: `update_args(params, args) -> args`, run after each chunk.
     - `accept`: `None` (every step taken), `"decrease"`, or a jittable rule.
     - `tol`: relative change of the loss over a chunk at which to stop; `None` never stops.
@@ -111,6 +125,12 @@ def minimize(
         ...                   optimizer=optax.lbfgs(), num_steps=50, tol=1e-6)
         >>> [round(v, 4) for v in result.params.tolist()], result.converged
         ([3.0, 3.0], True)
+        >>> def counted(p, calls):  # state carried through the compiled steps
+        ...     return jnp.sum((p - 3.0) ** 2), calls + 1
+        >>> result = minimize(counted, jnp.zeros(2), aux=jnp.zeros((), jnp.int32),
+        ...                   optimizer=optax.adam(0.5), num_steps=20)
+        >>> int(result.aux)
+        20
     """
     check_int("num_steps", num_steps, 0)
     check_int("chunk_size", chunk_size, 1)
@@ -127,7 +147,11 @@ def minimize(
     optimizer = optax.with_extra_args_support(optimizer)
     dynamic, static = eqx.partition(params, eqx.is_array)
     opt_state = optimizer.init(dynamic)
-    run_chunk = _chunk_runner(loss_fn, static, optimizer, accept, tol)
+    has_aux = aux is not None
+    if not has_aux:
+        plain = loss_fn
+        loss_fn = lambda params, aux, *args: (plain(params, *args), aux)  # noqa: E731
+    run_chunk = _chunk_runner(loss_fn, static, optimizer, accept, tol, has_aux)
 
     bar = ProgressBar(description, num_steps, progress)
     losses, done = [], 0
@@ -135,8 +159,8 @@ def minimize(
     args = tuple(args)
     while done < num_steps:
         length = min(chunk_size, num_steps - done)
-        dynamic, opt_state, chunk_losses, taken, any_accepted, reached_tol = run_chunk(
-            dynamic, opt_state, args, length
+        dynamic, opt_state, aux, chunk_losses, taken, any_accepted, reached_tol = run_chunk(
+            dynamic, opt_state, aux, args, length
         )
         chunk_losses = np.asarray(chunk_losses)[: int(taken)]
         losses.append(chunk_losses)
@@ -154,7 +178,7 @@ def minimize(
     losses = np.concatenate(losses) if losses else np.zeros((0,))
     return OptimResult(
         eqx.combine(dynamic, static), losses, int(losses.shape[0]),
-        message != "num_steps reached", message,
+        message != "num_steps reached", message, aux,
     )
 
 
@@ -199,26 +223,31 @@ class ProgressBar:
             self.bar.close()
 
 
-def _chunk_runner(loss_fn, static, optimizer, accept, tol):
-    """A jitted `run(dynamic, opt_state, args, length)` of at most `length` optimiser steps.
+def _chunk_runner(loss_fn, static, optimizer, accept, tol, has_aux):
+    """A jitted `run(dynamic, opt_state, aux, args, length)` of at most `length` optimiser steps.
 
-    Returns the new parameters and state, the loss before each step (padded past the steps
+    `loss_fn(params, aux, *args)` returns `(loss, aux)`. Returns the new parameters, state
+    and aux, the loss before each step (padded past the steps
     taken), how many steps it took, whether any step was accepted, and whether `tol` was met:
     once two successive losses differ by at most `tol` relative, the remaining steps of the
     chunk do nothing.
     """
 
     def step(carry, args):
-        dynamic, state, previous, _ = carry
+        dynamic, state, aux, previous, _ = carry
+
+        def value_and_aux(p):
+            return loss_fn(eqx.combine(p, static), aux, *args)
 
         def value_fn(p):
-            return loss_fn(eqx.combine(p, static), *args)
+            return value_and_aux(p)[0]
 
-        # L-BFGS's line search leaves the value and gradient at the new point in its state.
-        if optax.tree_utils.tree_get(state, "value", None) is not None:
+        # L-BFGS's line search leaves the value and gradient at the new point in its state
+        # (not reused with aux: the step's own evaluation advances aux).
+        if not has_aux and optax.tree_utils.tree_get(state, "value", None) is not None:
             value, grad = optax.value_and_grad_from_state(value_fn)(dynamic, state=state)
         else:
-            value, grad = jax.value_and_grad(value_fn)(dynamic)
+            (value, aux), grad = jax.value_and_grad(value_and_aux, has_aux=True)(dynamic)
         settled = jnp.asarray(False)
         if tol is not None:
             scale = jnp.maximum(1, jnp.abs(value))
@@ -238,24 +267,25 @@ def _chunk_runner(loss_fn, static, optimizer, accept, tol):
             ok &= accept(value, new_value, eqx.combine(new_dynamic, static))
         keep = functools.partial(jax.tree.map, lambda a, b: jnp.where(ok, a, b))
         reset = optimizer.init(dynamic) if accept is not None else state
-        carry = (keep(new_dynamic, dynamic), keep(new_state, reset), value, settled)
+        carry = (keep(new_dynamic, dynamic), keep(new_state, reset), aux, value, settled)
         return carry, (value, ok, jnp.asarray(True))
 
     def maybe_step(carry, _, args):
         # After `tol` is met the rest of the chunk is skipped (lax.cond runs one branch).
         def skip(c):
-            return c, (jnp.full_like(c[2], jnp.nan), jnp.asarray(False), jnp.asarray(False))
+            return c, (jnp.full_like(c[3], jnp.nan), jnp.asarray(False), jnp.asarray(False))
 
-        return lax.cond(carry[3], skip, lambda c: step(c, args), carry)
+        return lax.cond(carry[4], skip, lambda c: step(c, args), carry)
 
     @eqx.filter_jit
-    def run(dynamic, opt_state, args, length):
-        loss_type = jax.eval_shape(lambda p: loss_fn(eqx.combine(p, static), *args), dynamic)
+    def run(dynamic, opt_state, aux, args, length):
+        loss_type, _ = jax.eval_shape(lambda p: loss_fn(eqx.combine(p, static), aux, *args),
+                                      dynamic)
         start = jnp.full(loss_type.shape, jnp.inf, loss_type.dtype)
-        carry = (dynamic, opt_state, start, jnp.asarray(False))
-        (dynamic, opt_state, _, settled), (losses, ok, active) = lax.scan(
+        carry = (dynamic, opt_state, aux, start, jnp.asarray(False))
+        (dynamic, opt_state, aux, _, settled), (losses, ok, active) = lax.scan(
             functools.partial(maybe_step, args=args), carry, None, length=length
         )
-        return dynamic, opt_state, losses, jnp.sum(active), jnp.any(ok), settled
+        return dynamic, opt_state, aux, losses, jnp.sum(active), jnp.any(ok), settled
 
     return run

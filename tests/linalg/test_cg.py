@@ -170,6 +170,39 @@ def test_fixed_cg_equals_scipy(getkey):
                  rtol32=1e-5)
 
 
+def test_batched_cg_warm_start_and_column_caps_equal_scipy(getkey):
+    # Reference: scipy.sparse.linalg.cg from the same x0, column by column, preconditioned.
+    # Column 0 runs to rtol (SciPy with the same rtol, which also measures the residual
+    # against |b|), column 1 is capped at 5 steps (SciPy's maxiter = 5, rtol = 0), column 2
+    # starts at its solution (0 steps). The warm start shortens column 0 against a cold run.
+    sla = pytest.importorskip("scipy.sparse.linalg")
+    n = 60
+    A = _gram(getkey(), n, 0.05)
+    B = jax.random.normal(getkey(), (n, 3), dtype=FLOAT)
+    A64, B64 = np.asarray(A, np.float64), np.asarray(B, np.float64)
+    exact = np.linalg.solve(A64, B64)
+    X0 = jnp.asarray(exact + 0.01 * np.asarray(jax.random.normal(getkey(), (n, 3))), FLOAT)
+    X0 = X0.at[:, 2].set(jnp.asarray(exact[:, 2], FLOAT))
+    pre = woodbury_preconditioner(_pc(A, 4).factor, 0.05)
+    Pinv = np.linalg.inv(np.asarray(pre.factor, np.float64) @ np.asarray(pre.factor).T
+                         + 0.05 * np.eye(n))
+    rtol = 1e-9 if X64 else 1e-4
+    precond = lambda V: woodbury_solve(pre, V)  # noqa: E731
+    run = jax.jit(lambda B, X0, caps: batched_cg(lambda V: A @ V, B, x0=X0, rtol=rtol,
+                                                 preconditioner=precond, column_steps=caps))
+    res = run(B, X0, jnp.array([n, 5, n]))
+    cold = batched_cg(lambda V: A @ V, B, rtol=rtol, preconditioner=precond)
+    x064 = np.asarray(X0, np.float64)
+    want0, info = sla.cg(A64, B64[:, 0], x0=x064[:, 0], rtol=rtol, maxiter=n, M=Pinv)
+    assert info == 0
+    want1, _ = sla.cg(A64, B64[:, 1], x0=x064[:, 1], rtol=0.0, atol=0.0, maxiter=5, M=Pinv)
+    assert_close(res.solution[:, 0], want0, rtol64=1e-7, rtol32=0, atol32=2e-3)
+    assert_close(res.solution[:, 1], want1, rtol64=1e-9, rtol32=0, atol32=2e-3)
+    assert res.iterations.tolist()[1:] == [5, 0]
+    assert res.converged.tolist() == [True, False, True]
+    assert 0 < int(res.iterations[0]) < int(cold.iterations[0])
+
+
 def _fixed(A, b, x0):
     return fixed_cg(lambda v: A @ v, b, x0, num_steps=4)
 
@@ -224,6 +257,10 @@ def test_bad_inputs():
         cg(mv, b, rtol=-1.0)
     with pytest.raises(ValueError, match="`max_steps`"):
         cg(mv, b, max_steps=0)
+    with pytest.raises(ValueError, match="`column_steps` must be integers of shape \\(2,\\)"):
+        batched_cg(lambda X: A @ X, jnp.ones((3, 2), FLOAT), column_steps=jnp.array([1, 2, 3]))
+    with pytest.raises(ValueError, match="`column_steps`"):
+        batched_cg(lambda X: A @ X, jnp.ones((3, 2), FLOAT), column_steps=jnp.ones(2, FLOAT))
     with pytest.raises(ValueError, match="`num_steps`"):
         fixed_cg(mv, b, num_steps=-1)
     with pytest.raises(ValueError, match="`matvec` must be a callable"):
