@@ -527,29 +527,36 @@ def minirocket_fit(
     lengths = np.asarray(check_lengths(lengths, n, L))
     dilations, per_dilation = fit_dilations(L, max(num_features, NUM_KERNELS),
                                             max_dilations_per_kernel)
-    per_kernel = sum(per_dilation)
-    levels = quantile_levels(NUM_KERNELS * per_kernel)
-    rng = np.random.RandomState(seed)
-    masks = _channel_combinations(rng, c, NUM_KERNELS * len(dilations))
-    rng = np.random.RandomState(seed)
-    examples = np.array([rng.randint(n) for _ in range(NUM_KERNELS * len(dilations))])
-    C = np.asarray(_fit_convolutions(X[examples].reshape(len(dilations), NUM_KERNELS, c, L),
-                                     jnp.asarray(dilations, jnp.int32),
-                                     jnp.asarray(masks.reshape(len(dilations), NUM_KERNELS, c),
-                                                 X.dtype)))
-    ell = lengths[examples].reshape(len(dilations), NUM_KERNELS)
-    biases, start = [], 0
-    for j, nf in enumerate(per_dilation):
-        for k in range(NUM_KERNELS):
-            q = levels[start: start + nf]
-            biases.append(np.quantile(C[j, k, : ell[j, k]], q).astype(C.dtype))
-            start += nf
+    masks = _channel_combinations(np.random.RandomState(seed), c, NUM_KERNELS * len(dilations))
     return MiniRocketParameters(
-        biases=jnp.asarray(np.concatenate(biases), X.dtype),
+        biases=fit_biases(X, lengths, dilations, per_dilation, masks, seed),
         channel_masks=jnp.asarray(masks, X.dtype),
         dilations=dilations,
         features_per_dilation=per_dilation,
     )
+
+
+def fit_biases(X, lengths, dilations, per_dilation, masks, seed: int) -> Array:
+    """MiniRocket's biases: for each (dilation, kernel) the quantiles, at the golden-ratio
+    levels, of the kernel's output (channels summed by `masks`) on a random training series,
+    the series drawn by NumPy's legacy generator seeded with `seed` as the reference does."""
+    n, c, L = X.shape
+    nd = len(dilations)
+    rng = np.random.RandomState(seed)
+    examples = np.array([rng.randint(n) for _ in range(NUM_KERNELS * nd)])
+    C = np.asarray(_fit_convolutions(X[examples].reshape(nd, NUM_KERNELS, c, L),
+                                     jnp.asarray(dilations, jnp.int32),
+                                     jnp.asarray(np.asarray(masks).reshape(nd, NUM_KERNELS, c),
+                                                 X.dtype)))
+    ell = np.asarray(lengths)[examples].reshape(nd, NUM_KERNELS)
+    levels = quantile_levels(NUM_KERNELS * sum(per_dilation))
+    biases, start = [], 0
+    for j, nf in enumerate(per_dilation):
+        for k in range(NUM_KERNELS):
+            biases.append(np.quantile(C[j, k, : ell[j, k]], levels[start: start + nf])
+                          .astype(C.dtype))
+            start += nf
+    return jnp.asarray(np.concatenate(biases), X.dtype)
 
 
 @jax.jit

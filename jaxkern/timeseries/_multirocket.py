@@ -23,7 +23,6 @@ from ._minirocket import (
     MiniRocketParameters,
     _channel_combinations,
     _feature_order,
-    _fit_convolutions,
     _groups,
     as_panel,
     block_outputs,
@@ -31,8 +30,8 @@ from ._minirocket import (
     check_channels,
     check_finite,
     check_lengths,
+    fit_biases,
     minirocket_fit,
-    quantile_levels,
 )
 
 #: The pooling operators, in the order of the features (as in aeon).
@@ -404,24 +403,8 @@ def _ranks(subsets, num_channels: int) -> np.ndarray:
 
 def _refit_biases(params: MiniRocketParameters, X, lengths, masks, seed: int):
     """`params` with channel subsets `masks` (0/1) and the biases MiniRocket's fit draws for
-    them: the quantiles of the outputs of the same random training series (seeded by `seed`)
-    as `minirocket_fit`'s."""
-    n, c, L = X.shape
-    nd = len(params.dilations)
-    rng = np.random.RandomState(seed)
-    examples = np.array([rng.randint(n) for _ in range(NUM_KERNELS * nd)])
-    C = np.asarray(_fit_convolutions(X[examples].reshape(nd, NUM_KERNELS, c, L),
-                                     jnp.asarray(params.dilations, jnp.int32),
-                                     jnp.asarray(masks.reshape(nd, NUM_KERNELS, c), X.dtype)))
-    ell = np.asarray(lengths)[examples].reshape(nd, NUM_KERNELS)
-    levels = quantile_levels(params.num_features)
-    biases, start = [], 0
-    for j, nf in enumerate(params.features_per_dilation):
-        for k in range(NUM_KERNELS):
-            biases.append(np.quantile(C[j, k, : ell[j, k]], levels[start: start + nf])
-                          .astype(C.dtype))
-            start += nf
-    return MiniRocketParameters(biases=jnp.asarray(np.concatenate(biases), X.dtype),
-                                channel_masks=jnp.asarray(masks, X.dtype),
+    them (the same random training series as `minirocket_fit`'s)."""
+    biases = fit_biases(X, lengths, params.dilations, params.features_per_dilation, masks, seed)
+    return MiniRocketParameters(biases=biases, channel_masks=jnp.asarray(masks, X.dtype),
                                 dilations=params.dilations,
                                 features_per_dilation=params.features_per_dilation)
