@@ -13,8 +13,9 @@
    Gram matrix at n = 100,000 would take 80 GB).
 
 `JAXKERN_BENCH_BIG=1 python -m benchmarks.run scalable` runs, after a full run, only the
-n = 20,000 comparison of 2. (CG, the dense Cholesky, GPyTorch; about 15 GB at its peak, which
-is why it is a run of its own) and adds its rows to `results/scalable.json`.
+n = 20,000 comparison of 2. (CG at both settings, GPyTorch, and a dense SciPy/LAPACK
+reference: jaxlib 0.10.2's CPU Cholesky segfaults in float64 from n = 16,000, and jaxkern's own
+dense path would need 15 GB) and adds its rows to `results/scalable.json`.
 
 Every number comes from a shared 2-core machine (about 8 engineers); the ratios are the figure.
 """
@@ -155,7 +156,60 @@ def _gpytorch_lml(X, y, settings):
     return call
 
 
-def _lml_rows(sizes, rounds, *, with_dense, with_gpytorch, with_defaults=True) -> list[dict]:
+def _dense_reference_lml(X, y, block: int = 2000):
+    """The dense reference: LML and its gradient (lengthscale, variance, noise) at the parameters
+    of `_jaxkern_lml`, from one Cholesky and the inverse it gives (PyTorch's, on MKL), with the
+    kernel and its derivatives built in NumPy row blocks; three n x n arrays at the peak (9.6 GB
+    at n = 20,000). Used at n = 20,000, where neither jaxkern's own dense path (15 GB) nor SciPy
+    can run it: OpenBLAS 0.3.30's threaded `dpotrf` and `dsyrk` (SciPy's, and jaxlib's CPU
+    LAPACK) segfault on float64 matrices from n = 16,000, so jaxlib's Cholesky does too."""
+    import torch
+
+    lengthscale, variance, noise = 1.5, 1.2, 0.1
+    X, y = np.array(X), np.array(y)  # writable copies, as torch.from_numpy wants
+    n, sq = len(y), np.sum(X**2, axis=1)
+
+    def sqdist(s, e, cols):
+        D = sq[s:e, None] + sq[None, :cols] - 2.0 * X[s:e] @ X[:cols].T
+        return np.maximum(D, 0.0, out=D)
+
+    def call():
+        K = np.empty((n, n))
+        for s in range(0, n, block):
+            K[s:s + block] = variance * np.exp(-0.5 / lengthscale**2 * sqdist(s, s + block, n))
+        K[np.diag_indices(n)] += noise
+        L = torch.linalg.cholesky(torch.from_numpy(K))
+        del K
+        alpha = torch.cholesky_solve(torch.from_numpy(y)[:, None], L)[:, 0].numpy()
+        value = -0.5 * y @ alpha - torch.log(L.diagonal()).sum().item() - 0.5 * n * np.log(
+            2 * np.pi)
+        Kinv = torch.cholesky_inverse(L).numpy()
+        del L
+        quad, trace = np.zeros(2), np.zeros(2)
+        for s in range(0, n, block):
+            e = min(s + block, n)
+            D = sqdist(s, e, n)
+            Kb = variance * np.exp(-0.5 / lengthscale**2 * D)
+            dl, dv = Kb * D / lengthscale**3, Kb / variance
+            quad += [alpha[s:e] @ dl @ alpha, alpha[s:e] @ dv @ alpha]
+            M = Kinv[s:e]
+            trace += [np.sum(M * dl), np.sum(M * dv)]
+        grad = 0.5 * quad - 0.5 * trace
+        grad_noise = 0.5 * alpha @ alpha - 0.5 * np.trace(Kinv)
+        return value, (grad[0], grad[1], grad_noise)
+
+    return call
+
+
+# CG()'s defaults, for GPyTorch at the same settings
+DEFAULT_SETTINGS = dict(num_probes=16, preconditioner_rank=15, rtol=1e-4, max_steps=1000)
+
+
+def _lml_rows(sizes, rounds, *, dense, with_gpytorch, with_defaults=True,
+              with_materialized=False) -> list[dict]:
+    """`dense`: the reference, "jaxkern" (its Cholesky path), "torch" (`_dense_reference_lml`) or
+    None. `with_materialized` adds `CG(materialize=True)` at both settings and GPyTorch at
+    CG()'s defaults."""
     from jaxkern.gp import CG, Cholesky
 
     rows = []
@@ -166,15 +220,23 @@ def _lml_rows(sizes, rounds, *, with_dense, with_gpytorch, with_defaults=True) -
             # Auto's iterative side is CG() with its defaults (tighter rtol, more probes): the
             # crossover against Cholesky is measured with those
             fns["jaxkern CG()"] = _jaxkern_lml(X, y, CG())[0]
-        if with_dense:
+        if with_materialized:
+            fns["jaxkern CG materialized"] = _jaxkern_lml(X, y, CG(**SETTINGS,
+                                                                    materialize=True))[0]
+            fns["jaxkern CG() materialized"] = _jaxkern_lml(X, y, CG(materialize=True))[0]
+        if dense == "jaxkern":
             fns["jaxkern Cholesky"] = _jaxkern_lml(X, y, Cholesky())[0]
+        elif dense == "torch":
+            fns["dense Cholesky (PyTorch)"] = _dense_reference_lml(X, y)
         if with_gpytorch:
             try:
                 fns["gpytorch CG"] = _gpytorch_lml(X, y, SETTINGS)
+                if with_materialized:
+                    fns["gpytorch CG()-settings"] = _gpytorch_lml(X, y, DEFAULT_SETTINGS)
             except ImportError:
                 pass
         timings, values = _harness.interleaved(fns, rounds=rounds)
-        ref = values.get("jaxkern Cholesky")
+        ref = values.get("jaxkern Cholesky", values.get("dense Cholesky (PyTorch)"))
         for name, t in timings.items():
             value, grad = values[name]
             row = dict(task="lml_and_grad", n=n, library=name, median_ms=1e3 * t["median_s"],
@@ -226,8 +288,8 @@ def _add_big_rows() -> dict:
                            "`python -m benchmarks.run scalable` first.")
     previous = json.loads(path.read_text())
     start = time.perf_counter()
-    big = _lml_rows([20_000], rounds=1, with_dense=True, with_gpytorch=True,
-                    with_defaults=False)
+    big = _lml_rows([20_000], rounds=1, dense="torch", with_gpytorch=True,
+                    with_materialized=True)
     print(_harness.table(big, ["n", "library", "median_ms", "compile_s", "lml", "lml_rel_error",
                                "grad_rel_error", "jaxkern_cg_speedup"]))
     payload = {k: v for k, v in previous.items() if k not in ("benchmark", "quick", "machine")}
@@ -243,11 +305,11 @@ def run(quick: bool) -> dict:
     start = time.perf_counter()
     if quick:
         slq = _slq_rows(300, probes=30, steps=30, rounds=2)
-        lml = _lml_rows([500], rounds=2, with_dense=True, with_gpytorch=True)
+        lml = _lml_rows([500], rounds=2, dense="jaxkern", with_gpytorch=True)
         mem = _memory_rows([1000])
     else:
         slq = _slq_rows(4000, probes=30, steps=30, rounds=5)
-        lml = _lml_rows([1000, 2000, 4000, 8000], rounds=3, with_dense=True,
+        lml = _lml_rows([1000, 2000, 4000, 8000], rounds=3, dense="jaxkern",
                         with_gpytorch=True)
         mem = _memory_rows([20_000, 100_000])
     crossover = _crossover(lml)

@@ -66,8 +66,15 @@ def _operator(k, X, shift, solver: CG) -> _Operator:
     n = X.shape[0]
     Xr = replicated(X)
 
-    def matmat(V):
-        return kernel_matvec(k, X, Xr, V, block_size=solver.block_size) + shift * V
+    if solver.materialize:
+        # formed once per operator (the forward pass); each CG step is then one BLAS product
+        K = gram(k, X, Xr)
+
+        def matmat(V):
+            return K @ V + shift * V
+    else:
+        def matmat(V):
+            return kernel_matvec(k, X, Xr, V, block_size=solver.block_size) + shift * V
 
     rank = min(solver.preconditioner_rank, n)
     if rank == 0:

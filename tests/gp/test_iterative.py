@@ -73,6 +73,21 @@ def test_value_and_gradient_match_dense():
     assert np.all(np.abs(mean - dg) <= 4 * se + 2e-2 * np.linalg.norm(dg)), (mean, se, dg)
 
 
+def test_materialized_gram_equals_tiled():
+    # The same CG run with the Gram matrix formed once: equal value and gradient up to the
+    # summation order of the products (reference: the tiled path, itself checked above).
+    X, y = _data(N)
+    noise = jnp.asarray(0.1, FLOAT)
+    tiled = _value_and_grad(KERNEL, X, y, noise, SOLVER)
+    formed = _value_and_grad(KERNEL, X, y, noise, CG(num_probes=16, preconditioner_rank=20,
+                                                     rtol=1e-6, materialize=True))
+    for a, b in zip(jax.tree.leaves(formed), jax.tree.leaves(tiled)):
+        assert_close(a, b, rtol64=1e-9, rtol32=2e-3)
+    it = gp_posterior(KERNEL, X, y, X[:5], noise=0.1, solver=CG(materialize=True))
+    assert_close(it.mean, gp_posterior(KERNEL, X, y, X[:5], noise=0.1, solver=CG()).mean,
+                 rtol64=1e-9, rtol32=0, atol64=1e-10, atol32=1e-3)
+
+
 @pytest.mark.slow
 def test_posterior_matches_dense():
     # Reference: the dense Cholesky posterior.
