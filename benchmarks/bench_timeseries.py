@@ -163,15 +163,10 @@ def _child(names: list[str], repeats: int) -> dict:
 
 def _panel(X):
     """aeon's series as (n, channels, L) float32 and lengths (None when of equal length)."""
-    import jax.numpy as jnp
-    import numpy as np
+    from jaxkern.timeseries import padded_panel
 
-    if isinstance(X, np.ndarray):
-        return jnp.asarray(X, jnp.float32), None
-    out = np.zeros((len(X), X[0].shape[0], max(x.shape[-1] for x in X)), np.float32)
-    for i, x in enumerate(X):
-        out[i, :, : x.shape[-1]] = x
-    return jnp.asarray(out), jnp.asarray([x.shape[-1] for x in X], jnp.int32)
+    X, lengths = padded_panel(X)
+    return X.astype("float32"), lengths
 
 
 #: (dataset, series masked to their own lengths): JapaneseVowels also zero-padded to its
@@ -352,20 +347,12 @@ def accuracy_table() -> list[dict]:
         ridge_classifier_predict,
     )
 
-    def panel(X):
-        if isinstance(X, np.ndarray):
-            return jnp.asarray(X, jnp.float32), None
-        out = np.zeros((len(X), X[0].shape[0], max(x.shape[-1] for x in X)), np.float32)
-        for i, x in enumerate(X):
-            out[i, :, : x.shape[-1]] = x
-        return jnp.asarray(out), jnp.asarray([x.shape[-1] for x in X], jnp.int32)
-
     rows = []
     for name in ACCURACY_DATASETS:
         Xtr, ytr = load_classification(name, split="train")
         Xte, yte = load_classification(name, split="test")
         classes, ytr = np.unique(ytr, return_inverse=True)
-        (Xa, la), (Xb, lb) = panel(Xtr), panel(Xte)
+        (Xa, la), (Xb, lb) = _panel(Xtr), _panel(Xte)
         params = minirocket_fit(Xa, lengths=la, seed=0)
         fit = ridge_classifier_fit(minirocket_transform(params, Xa, lengths=la),
                                    jnp.asarray(ytr), num_classes=len(classes))

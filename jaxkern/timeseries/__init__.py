@@ -13,6 +13,7 @@ from ._lightwaves import lightwaves_transform as lightwaves_transform
 from ._minirocket import MiniRocketParameters as MiniRocketParameters
 from ._minirocket import minirocket_fit as minirocket_fit
 from ._minirocket import minirocket_transform as minirocket_transform
+from ._minirocket import padded_panel as padded_panel
 from ._multirocket import MultiRocketParameters as MultiRocketParameters
 from ._multirocket import multirocket_fit as multirocket_fit
 from ._multirocket import multirocket_transform as multirocket_transform
@@ -45,6 +46,7 @@ __all__ = [
     "MiniRocketParameters",
     "minirocket_fit",
     "minirocket_transform",
+    "padded_panel",
     "MultiRocketParameters",
     "multirocket_fit",
     "multirocket_transform",

@@ -336,6 +336,40 @@ def as_panel(name: str, X):
     return X
 
 
+def padded_panel(X) -> tuple[Array, Int[Array, " n"] | None]:
+    """Series of different lengths as one zero-padded array and their lengths, as every
+    transform here takes them (`lengths=`), so that the padding is masked, never convolved.
+
+    **Arguments:**
+
+    - `X`: a list of (channels, l_i) or (l_i,) arrays; an array (n, L) or (n, channels, L) is
+      passed through with lengths `None` (all of equal length).
+
+    **Returns:** the (n, channels, max l_i) array and the int32 lengths (n,).
+
+    **Example:**
+
+    ```python
+    >>> import numpy as np
+    >>> from jaxkern.timeseries import padded_panel
+    >>> X, lengths = padded_panel([np.ones((2, 3)), np.ones((2, 5))])
+    >>> X.shape, lengths.tolist()
+    ((2, 2, 5), [3, 5])
+
+    ```
+    """
+    if not isinstance(X, (list, tuple)):
+        return jnp.asarray(X), None
+    series = [np.atleast_2d(np.asarray(x)) for x in X]
+    out = np.zeros((len(series), series[0].shape[0], max(s.shape[-1] for s in series)),
+                   np.result_type(series[0], np.float32))
+    for i, s in enumerate(series):
+        if s.shape[0] != out.shape[1]:
+            raise ValueError(f"`X[{i}]` has {s.shape[0]} channels, `X[0]` has {out.shape[1]}.")
+        out[i, :, : s.shape[-1]] = s
+    return jnp.asarray(out), jnp.asarray([s.shape[-1] for s in series], jnp.int32)
+
+
 def check_finite(name: str, X) -> None:
     if not isinstance(X, jax.core.Tracer) and not bool(jnp.all(jnp.isfinite(X))):
         bad = np.argwhere(~np.isfinite(np.asarray(X)))[0]

@@ -10,22 +10,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from ._minirocket import minirocket_fit, minirocket_transform
+from ._minirocket import minirocket_fit, minirocket_transform, padded_panel
 from ._ridge import DEFAULT_ALPHAS, ridge_classifier_decision, ridge_classifier_fit
-
-
-def padded_panel(X):
-    """(n, c, L) array and lengths from an array (n, L) / (n, c, L) or a list of (c, l_i)."""
-    if isinstance(X, (list, tuple)):
-        series = [np.atleast_2d(np.asarray(x)) for x in X]
-        L = max(s.shape[-1] for s in series)
-        out = np.zeros((len(series), series[0].shape[0], L), np.result_type(series[0], np.float32))
-        for i, s in enumerate(series):
-            if s.shape[0] != out.shape[1]:
-                raise ValueError(f"`X[{i}]` has {s.shape[0]} channels, `X[0]` has {out.shape[1]}.")
-            out[i, :, : s.shape[-1]] = s
-        return jnp.asarray(out), jnp.asarray([s.shape[-1] for s in series], jnp.int32)
-    return jnp.asarray(X), None
 
 
 class MiniRocketTransformer(TransformerMixin, BaseEstimator):

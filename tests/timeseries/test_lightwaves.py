@@ -13,6 +13,7 @@ from jaxkern.timeseries import (
     lightwaves_transform,
     minirocket_fit,
     minirocket_transform,
+    padded_panel,
     ridge_classifier_fit,
     ridge_classifier_predict,
 )
@@ -193,20 +194,11 @@ def test_bad_inputs():
         lightwaves_transform(params, X[0, 0])
 
 
-def _panel(X):
-    """aeon's series as (n, channels, L) float32 and lengths (None when of equal length)."""
-    if isinstance(X, np.ndarray):
-        return jnp.asarray(X, jnp.float32), None
-    out = np.zeros((len(X), X[0].shape[0], max(x.shape[-1] for x in X)), np.float32)
-    for i, x in enumerate(X):
-        out[i, :, : x.shape[-1]] = x
-    return jnp.asarray(out), jnp.asarray([x.shape[-1] for x in X], jnp.int32)
-
-
 def _accuracy(name, num_features):
     """Test accuracy of LightWaveS and MiniRocket (10,000 features) with the LOO ridge."""
     Xtr, ytr, Xte, yte = load(name)
-    (Xa, la), (Xb, lb) = _panel(Xtr), _panel(Xte)
+    (Xa, la), (Xb, lb) = (
+        (X.astype(jnp.float32), lengths) for X, lengths in map(padded_panel, (Xtr, Xte)))
     K = int(ytr.max()) + 1
     out = {}
     p = lightwaves_fit(Xa, ytr, lengths=la, num_features=num_features, key=jax.random.key(0))

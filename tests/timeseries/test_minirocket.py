@@ -8,6 +8,7 @@ import pytest
 from jaxkern.timeseries import (
     minirocket_fit,
     minirocket_transform,
+    padded_panel,
     ridge_classifier_fit,
     ridge_classifier_predict,
 )
@@ -91,6 +92,19 @@ def _series(n=8, c=1, L=40, seed=0):
     t = np.linspace(0, 1, L)
     X = np.sin(2 * np.pi * rng.uniform(1, 5, (n, c, 1)) * t) + 0.1 * rng.standard_normal((n, c, L))
     return jnp.asarray(X, jnp.result_type(float))
+
+
+def test_padded_panel():
+    # zero padding to the longest series, per-series lengths, 1-D series as one channel, arrays
+    # passed through, mismatched channel counts named
+    X, lengths = padded_panel([np.arange(1.0, 4.0), np.arange(1.0, 6.0)])
+    np.testing.assert_array_equal(np.asarray(X), [[[1, 2, 3, 0, 0]], [[1, 2, 3, 4, 5]]])
+    assert lengths.tolist() == [3, 5] and lengths.dtype == jnp.int32
+    A = np.ones((4, 2, 7), np.float32)
+    Y, none = padded_panel(A)
+    assert none is None and Y.shape == A.shape
+    with pytest.raises(ValueError, match=r"`X\[1\]` has 3 channels"):
+        padded_panel([np.ones((2, 4)), np.ones((3, 4))])
 
 
 def test_variable_length_masking_equals_truncated_series():
