@@ -73,6 +73,7 @@ def test_value_and_gradient_match_dense():
     assert np.all(np.abs(mean - dg) <= 4 * se + 2e-2 * np.linalg.norm(dg)), (mean, se, dg)
 
 
+@pytest.mark.slow
 def test_materialized_gram_equals_tiled():
     # The same CG run with the Gram matrix formed once: equal value and gradient up to the
     # summation order of the products (reference: the tiled path, itself checked above).
