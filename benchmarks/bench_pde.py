@@ -119,11 +119,12 @@ def _error(p, sol):
     return float(jnp.linalg.norm(pred - truth) / jnp.linalg.norm(truth))
 
 
-def _run(p, family, steps):
+def _run(p, family, steps, trend_degree=None):
     kernels = _kernels(p, family)
     with _harness.compile_time() as compiled:
         start = time.perf_counter()
-        sol = solve(p["residual"], p["axes"], p["boundary"], kernels, num_steps=steps)
+        sol = solve(p["residual"], p["axes"], p["boundary"], kernels, num_steps=steps,
+                    trend_degree=trend_degree)
         jax.block_until_ready(sol.values)
         wall = time.perf_counter() - start
     return {
@@ -138,6 +139,7 @@ def _run(p, family, steps):
         "wall_s": wall,  # compilation included
         "compile_s": compiled["compile_s"],  # JAX's account: tracing + lowering + XLA compile
         "rel_l2": _error(p, sol),
+        **({} if trend_degree is None else {"trend_degree": trend_degree}),
     }
 
 

@@ -15,7 +15,12 @@ import jax.numpy as jnp
 from jaxtyping import Array
 
 from ._operators import FactorOps, derivatives, factor_operators, log_evidence_terms, resolved
-from ._precondition import Preconditioner, fast_diagonalisation, interior
+from ._precondition import (
+    Preconditioner,
+    boundary_mean_preconditioner,
+    fast_diagonalisation,
+    interior,
+)
 from ._problem import Problem
 
 
@@ -49,12 +54,29 @@ def collocate(
     $N \times N$ is formed. The root is wrapped in `lax.custom_root`, so gradients with respect
     to the kernels follow the implicit function theorem (one transposed GMRES solve, with the
     transposed preconditioner) instead of the iterations.
-    """
-    inner = interior(U.ndim)
-    U = jax.lax.stop_gradient(U)
 
-    def interior_residual(V):
-        return grid_residual(prob, ops, U.at[inner].set(V))[inner]
+    With `prob.boundary` (a trend, in 1-D) all grid values are unknown: the interior rows are
+    the PDE and the two boundary rows ask the posterior mean at the grid points,
+    $(I - \epsilon k(0) Q) U$, to equal the boundary values; the preconditioner's boundary rows
+    are those of the same matrix (`boundary_mean_preconditioner`).
+    """
+    U = jax.lax.stop_gradient(U)
+    if prob.boundary is None:
+        inner = interior(U.ndim)
+
+        def equations(V):
+            return grid_residual(prob, ops, U.at[inner].set(V))[inner]
+    else:
+        # With a trend (1-D): every grid value is unknown, and the boundary rows ask the
+        # posterior mean, not U, to meet the boundary values. U's own boundary values leave the
+        # trend's coefficients to directions of U that the kernel barely holds (weight
+        # 1 / epsilon) and that nothing else pins once pruning leaves near-pure cosines.
+        inner = (slice(None),)
+        M, g = ops[0].mean, prob.boundary
+
+        def equations(V):
+            r = grid_residual(prob, ops, V)
+            return r.at[0].set(M[0] @ V - g[0]).at[-1].set(M[-1] @ V - g[-1])
 
     # Library or hand-written, measured in one process (issue 17, float64, 2 CPU cores, each
     # run alone). lineax's GMRES runs every Arnoldi step of a restart cycle and tests
@@ -108,7 +130,7 @@ def collocate(
         big, inf = jnp.asarray(jnp.finfo(V.dtype).max, V.dtype), jnp.asarray(jnp.inf, V.dtype)
         return jax.lax.while_loop(not_done, body, (V, big, inf, jnp.asarray(0)))[0]
 
-    V = jax.lax.custom_root(interior_residual, U[inner], newton, tangent_solve)
+    V = jax.lax.custom_root(equations, U[inner], newton, tangent_solve)
     return U.at[inner].set(V)
 
 
@@ -124,7 +146,8 @@ def evidence(
     ops = operators(kernels, prob)
     # Rebuilt at every evaluation: exact for linear PDEs, so each solve is one GMRES iteration
     # and the objective is smooth enough for a line search.
-    precondition = fast_diagonalisation(jax.lax.stop_gradient(ops), U, prob)
+    build = fast_diagonalisation if prob.boundary is None else boundary_mean_preconditioner
+    precondition = build(jax.lax.stop_gradient(ops), U, prob)
     U = collocate(ops, U, prob, precondition, newton_iterations, newton_tol)
     J = jnp.where(resolved(ops, U, prob.axes), log_evidence_terms(ops, U), jnp.inf)
     return J, U

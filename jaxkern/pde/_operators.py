@@ -154,13 +154,16 @@ class FactorOps(NamedTuple):
     inv: Array  # its inverse, K_d^{-1} (with a trend: Q_d of `AxisPrior`)
     d1: Array  # G1_d K_d^{-1} (+ trend): grid values -> first derivative
     d2: Array  # G2_d K_d^{-1} (+ trend): grid values -> second derivative
+    mean: Array  # I - eps k_d(0) K_d^{-1} (Q_d with a trend): grid values -> posterior mean there
 
 
 def factor_operators(k, x, relative_jitter: float, trend_degree: int | None = None) -> FactorOps:
     r"""$K^{-1}$ and $\log|K|$ of `prior_inverse`, and the operators $G_a K^{-1}$.
 
     With a trend, $G_a Q + \partial^a P\, \hat\beta$: the GP part's derivative plus the
-    trend's.
+    trend's. The posterior mean at the grid points themselves is $(K - \epsilon k(0) I) Q +
+    P \hat\beta = I - \epsilon k(0) Q$ (as $(K + \epsilon k(0) I) Q + P\hat\beta = I$): not
+    $U$ where $Q$ is as large as $1 / (\epsilon k(0))$, along directions the kernel barely holds.
     """
     prior = prior_inverse(k, x, relative_jitter, trend_degree)
 
@@ -168,7 +171,9 @@ def factor_operators(k, x, relative_jitter: float, trend_degree: int | None = No
         deriv = legendre(x, x[0], x[-1], trend_degree, order)
         return stationary_gram(k, x, (order, 0)) @ prior.inv + deriv @ prior.coef
 
-    return FactorOps(prior.logdet, prior.inv, operator(1), operator(2))
+    k0 = derivative_gram(k, x[:1], x[:1])[0, 0]
+    mean = jnp.eye(x.shape[0], dtype=x.dtype) - relative_jitter * k0 * prior.inv
+    return FactorOps(prior.logdet, prior.inv, operator(1), operator(2), mean)
 
 
 def along(A: Array, U: Array, d: int) -> Array:

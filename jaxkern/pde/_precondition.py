@@ -50,8 +50,9 @@ class Preconditioner(NamedTuple):
         return jnp.real(apply_along_axes(vectors, w)).astype(r.dtype)
 
 
-def fast_diagonalisation(ops: Sequence[FactorOps], U: Array, prob: Problem) -> Preconditioner:
-    r"""Inverse of the residual's linearisation at $U$ on the interior, coefficients averaged."""
+def averaged_operators(ops: Sequence[FactorOps], U: Array, prob: Problem) -> list[Array]:
+    r"""Each axis's $a_d G^{(2)}_d K_d^{-1} + b_d G^{(1)}_d K_d^{-1}$ (plus $c I$ on the first),
+    the linearisation's coefficients at $U$ averaged over the interior; whole $n_d \times n_d$."""
     D = U.ndim
     inner = interior(D)
     d = derivatives(ops, U)
@@ -70,14 +71,33 @@ def fast_diagonalisation(ops: Sequence[FactorOps], U: Array, prob: Problem) -> P
 
     operators = []
     for axis, o in enumerate(ops):
-        L = coefficient(1, axis) * o.d1[1:-1, 1:-1] + coefficient(2, axis) * o.d2[1:-1, 1:-1]
+        L = coefficient(1, axis) * o.d1 + coefficient(2, axis) * o.d2
         if axis == 0:
             L = L + coefficient(0) * jnp.eye(L.shape[0], dtype=L.dtype)
         operators.append(L)
-    if D == 1:
+    return operators
+
+
+def fast_diagonalisation(ops: Sequence[FactorOps], U: Array, prob: Problem) -> Preconditioner:
+    r"""Inverse of the residual's linearisation at $U$ on the interior, coefficients averaged."""
+    operators = [L[1:-1, 1:-1] for L in averaged_operators(ops, U, prob)]
+    if U.ndim == 1:
         return Preconditioner([jax.scipy.linalg.lu_factor(operators[0])], None)
     eigenvalues, vectors = zip(*(jnp.linalg.eig(L) for L in operators))
     # The Kronecker sum's eigenvalues are all sums of one eigenvalue per axis.
     return Preconditioner(
         [(V, jnp.linalg.inv(V)) for V in vectors], functools.reduce(jnp.add.outer, eigenvalues)
     )
+
+
+def boundary_mean_preconditioner(
+    ops: Sequence[FactorOps], U: Array, prob: Problem
+) -> Preconditioner:
+    r"""1-D, all grid values unknown: the inverse of the averaged linearisation's interior rows
+    with, as the first and last rows, those of the posterior mean at the grid points
+    (`FactorOps.mean`), the boundary conditions on the mean. One LU factorisation; exact for
+    linear constant-coefficient PDEs."""
+    (L,) = averaged_operators(ops, U, prob)
+    M = ops[0].mean
+    A = L.at[0].set(M[0]).at[-1].set(M[-1])
+    return Preconditioner([jax.scipy.linalg.lu_factor(A)], None)

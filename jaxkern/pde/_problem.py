@@ -29,6 +29,9 @@ class Problem(NamedTuple):
     mesh: tuple  # the coordinates on the grid, meshgrid(*axes, indexing="ij")
     relative_jitter: float  # added to each K_d's diagonal, relative to k_d(0)
     trend_degree: int | None  # degree of each axis's Legendre trend (None: no trend)
+    # With a trend in 1-D, the boundary values g (grid-shaped, faces filled) that the posterior
+    # mean must meet; None: the boundary values are held on the grid values U themselves.
+    boundary: Array | None = None
 
 
 def default_relative_jitter(dtype) -> float:
@@ -142,7 +145,14 @@ def check_trend_degree(trend_degree, shape) -> None:
         )
 
 
-def make_problem(residual, axes, relative_jitter, trend_degree=None) -> Problem:
-    """The `Problem` on the grid of `axes` (already checked)."""
+def make_problem(residual, axes, relative_jitter, trend_degree=None, boundary=None) -> Problem:
+    """The `Problem` on the grid of `axes` (already checked).
+
+    `boundary` (grid-shaped, the face values filled in) is kept only with a trend in 1-D, where
+    the collocation imposes it on the posterior mean (see `collocate`); otherwise the boundary
+    values are those of the grid values passed to the collocation.
+    """
     mesh = tuple(jnp.meshgrid(*axes, indexing="ij"))
-    return Problem(residual, axes, mesh, relative_jitter, trend_degree)
+    if trend_degree is None or len(axes) != 1:
+        boundary = None
+    return Problem(residual, axes, mesh, relative_jitter, trend_degree, boundary)

@@ -125,7 +125,10 @@ def prune(
         return solution
     pruned = tuple(pruned)
     trend = solution.trend_degree
-    prob = make_problem(residual, solution.axes, jitter, trend)
+    # With a trend in 1-D the boundary values are imposed on the posterior mean, which the
+    # solution meets there: its mean at the grid points carries them.
+    mean = posterior_mean(solution.kernels, solution.axes, U, solution.axes, jitter, trend)
+    prob = make_problem(residual, solution.axes, jitter, trend, boundary=mean)
     J, new_U = collocation(pruned, U, prob, newton_iterations, newton_tol)
     midpoints = tuple((x[1:] + x[:-1]) / 2 for x in solution.axes)
     before = posterior_mean(solution.kernels, solution.axes, U, midpoints, jitter, trend)
