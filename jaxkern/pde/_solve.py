@@ -150,12 +150,14 @@ def solve(
     - `trend_degree`: with a degree $m$, each axis's prior also holds the Legendre
       polynomials of degree $\le m$ on its interval, with a flat prior on their coefficients
       (universal kriging, the limit $\sigma \to \infty$ of $k_d + \sigma^2 p^\top p$; the
-      evidence $J$ becomes the restricted likelihood of the rest). It takes 1-D problems with a
-      smooth non-periodic trend from about $3 \cdot 10^{-4}$ to $10^{-6}$-$10^{-8}$, but is
-      not the default: once pruning leaves near-pure cosines, the trend's coefficients are
-      left to directions of $U$ that neither the PDE nor the boundary values pin, and
-      single-frequency fits lose accuracy (docs/pde.md, *Frequency against Nyquist*).
-      `None` (default): the stationary kernels alone.
+      evidence $J$ becomes the restricted likelihood of the rest). In 1-D the final grid
+      values (after the fit, and in pruning) then meet the boundary values with their
+      posterior mean, $(I - \epsilon k(0) Q) U$, rather than with $U$ itself: near-pure
+      cosines (what pruning leaves) would otherwise leave the trend's coefficients to
+      directions of $U$ that nothing pins. It takes 1-D problems with a smooth non-periodic
+      trend from about $3 \cdot 10^{-4}$ to $10^{-9}$-$10^{-5}$ (docs/pde.md, *Frequency
+      against Nyquist*); not the default, as 2-D and 3-D still hold the boundary values on
+      $U$ and are not measured with it. `None` (default): the stationary kernels alone.
     - `progress`: a progress bar over the steps (`None`: only when watched and slow; see
       [`minimize`][jaxkern.optim.minimize]); `True` also reports the pruning.
     - `jitter`: deprecated name of `relative_jitter` (same meaning).
