@@ -203,4 +203,4 @@ def fit_dkm(
         progress=progress,
         description="fit_dkm",
     )
-    return DKMFit(*result)
+    return DKMFit(result.params, result.losses, result.num_steps, result.converged, result.message)

@@ -140,7 +140,8 @@ def fit(
     options = dict(optimizer=optimizer, num_steps=num_steps, tol=tol, chunk_size=chunk_size,
                    progress=progress, description="gp.fit")
     solver = resolve_solver(solver, X.shape[0])
-    line_search = optax.tree_utils.tree_get(
+    # (a non-optax `optimizer` is refused by name in `minimize`)
+    line_search = isinstance(optimizer, optax.GradientTransformation) and optax.tree_utils.tree_get(
         optimizer.init(eqx.filter(raw, eqx.is_array)), "value", None) is not None
     if not isinstance(solver, CG) or line_search:
 

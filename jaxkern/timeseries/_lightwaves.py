@@ -199,7 +199,8 @@ def lightwaves_transform(
     >>> from jaxkern.timeseries import lightwaves_fit, lightwaves_transform
     >>> t = jnp.linspace(0, 1, 32)
     >>> f = jnp.array([2.0, 2.5, 3.0, 6.0, 6.5, 7.0])
-    >>> X = jnp.stack([jnp.sin(6 * f[:, None] * t), jnp.cos(3 * f[:, None] * t)], axis=1)
+    >>> ft = f[:, None] * t[None, :]
+    >>> X = jnp.stack([jnp.sin(6 * ft), jnp.cos(3 * ft)], axis=1)
     >>> y = jnp.array([0, 0, 0, 1, 1, 1])
     >>> params = lightwaves_fit(X, y, num_features=20, key=jax.random.key(0))
     >>> lightwaves_transform(params, X).shape
@@ -313,7 +314,7 @@ def lightwaves_fit(
     >>> from jaxkern.timeseries import lightwaves_fit
     >>> t = jnp.linspace(0, 1, 32)
     >>> f = jnp.array([2.0, 2.5, 3.0, 6.0, 6.5, 7.0])
-    >>> X = jnp.sin(6 * f[:, None] * t)[:, None, :]
+    >>> X = jnp.sin(6 * f[:, None] * t[None, :])[:, None, :]
     >>> params = lightwaves_fit(X, jnp.array([0, 0, 0, 1, 1, 1]), num_features=10,
     ...                         key=jax.random.key(0))
     >>> params.num_features, bool(params.channels.shape[0] <= 10)
