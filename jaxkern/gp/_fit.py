@@ -143,7 +143,10 @@ def fit(
     # (a non-optax `optimizer` is refused by name in `minimize`)
     line_search = isinstance(optimizer, optax.GradientTransformation) and optax.tree_utils.tree_get(
         optimizer.init(eqx.filter(raw, eqx.is_array)), "value", None) is not None
-    if not isinstance(solver, CG) or line_search:
+    # Under a mesh context (`jax.sharding.use_mesh`) jaxlib 0.10 cannot lower the carried
+    # solutions' compiled loop (it asks for lowering platforms): such fits run cold.
+    under_mesh = not jax.sharding.get_abstract_mesh().empty
+    if not isinstance(solver, CG) or line_search or under_mesh:
 
         def loss(raw):
             kernel, noise = constrain(raw, frozen)

@@ -192,7 +192,30 @@ def _surrogate(k, X, y, shift, alpha, U, W, block_size):
 
 def iterative_log_marginal_likelihood(k, X, y, noise, jitter, solver: CG) -> Float[Array, ""]:
     """The CG + SLQ log marginal likelihood with the BBMM gradient (see the module docstring)."""
-    return warm_log_marginal_likelihood(k, X, y, noise, jitter, solver).value
+    # A single-output custom VJP of its own: the warm path's (value, solutions, iterations)
+    # output cannot be lowered under a mesh context (`jax.sharding.use_mesh`) in jaxlib 0.10.
+    dtype = X.dtype
+    dyn, static = eqx.partition((k, X, y, jnp.asarray(noise, dtype)), eqx.is_inexact_array)
+
+    def unpack(dyn):
+        k, X, y, noise = eqx.combine(dyn, static)
+        return k, X, y, noise + jnp.asarray(jitter, dtype)
+
+    @jax.custom_vjp
+    def lml(dyn):
+        return _forward(*unpack(dyn), solver)[0]
+
+    def fwd(dyn):
+        value, res = _forward(*unpack(dyn), solver)[:2]
+        return value, (dyn, res)
+
+    def bwd(residuals, g):
+        dyn, (alpha, U, W) = residuals
+        _, vjp = jax.vjp(lambda d: _surrogate(*unpack(d), alpha, U, W, solver.block_size), dyn)
+        return vjp(g)
+
+    lml.defvjp(fwd, bwd)
+    return lml(dyn)
 
 
 class WarmLML(NamedTuple):

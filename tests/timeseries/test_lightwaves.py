@@ -18,6 +18,7 @@ from jaxkern.timeseries import (
     ridge_classifier_predict,
 )
 from jaxkern.timeseries._lightwaves import FEATURES_PER_KERNEL, WEIGHTS, anova_f, mrmr
+from tests.helpers import FLOAT
 
 from .conftest import load
 
@@ -198,7 +199,7 @@ def _accuracy(name, num_features):
     """Test accuracy of LightWaveS and MiniRocket (10,000 features) with the LOO ridge."""
     Xtr, ytr, Xte, yte = load(name)
     (Xa, la), (Xb, lb) = (
-        (X.astype(jnp.float32), lengths) for X, lengths in map(padded_panel, (Xtr, Xte)))
+        (X.astype(FLOAT), lengths) for X, lengths in map(padded_panel, (Xtr, Xte)))
     K = int(ytr.max()) + 1
     out = {}
     p = lightwaves_fit(Xa, ytr, lengths=la, num_features=num_features, key=jax.random.key(0))
