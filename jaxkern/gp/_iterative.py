@@ -190,16 +190,24 @@ def _surrogate(k, X, y, shift, alpha, U, W, block_size):
     return -jnp.dot(alpha, y) + 0.5 * forms[0] - 0.5 * jnp.mean(forms[1:])
 
 
-def iterative_log_marginal_likelihood(k, X, y, noise, jitter, solver: CG) -> Float[Array, ""]:
-    """The CG + SLQ log marginal likelihood with the BBMM gradient (see the module docstring)."""
-    # A single-output custom VJP of its own: the warm path's (value, solutions, iterations)
-    # output cannot be lowered under a mesh context (`jax.sharding.use_mesh`) in jaxlib 0.10.
+def _split(k, X, y, noise, jitter):
+    """The differentiable leaves of (k, X, y, noise), and how to rebuild the four from them
+    (the noise shifted by the jitter), for the likelihood's custom VJPs."""
     dtype = X.dtype
     dyn, static = eqx.partition((k, X, y, jnp.asarray(noise, dtype)), eqx.is_inexact_array)
 
     def unpack(dyn):
         k, X, y, noise = eqx.combine(dyn, static)
         return k, X, y, noise + jnp.asarray(jitter, dtype)
+
+    return dyn, unpack
+
+
+def iterative_log_marginal_likelihood(k, X, y, noise, jitter, solver: CG) -> Float[Array, ""]:
+    """The CG + SLQ log marginal likelihood with the BBMM gradient (see the module docstring)."""
+    # A single-output custom VJP of its own: the warm path's (value, solutions, iterations)
+    # output cannot be lowered under a mesh context (`jax.sharding.use_mesh`) in jaxlib 0.10.
+    dyn, unpack = _split(k, X, y, noise, jitter)
 
     @jax.custom_vjp
     def lml(dyn):
@@ -240,12 +248,7 @@ def warm_log_marginal_likelihood(k, X, y, noise, jitter, solver: CG,
     runs on probes started from zero, see `_forward`). `solutions` and `iterations` carry no
     gradient.
     """
-    dtype = X.dtype
-    dyn, static = eqx.partition((k, X, y, jnp.asarray(noise, dtype)), eqx.is_inexact_array)
-
-    def unpack(dyn):
-        k, X, y, noise = eqx.combine(dyn, static)
-        return k, X, y, noise + jnp.asarray(jitter, dtype)
+    dyn, unpack = _split(k, X, y, noise, jitter)
 
     def run(dyn, history):
         value, res, solutions, iterations = _forward(*unpack(dyn), solver, history)
