@@ -1,5 +1,5 @@
 """Floor 0 linear algebra: jittered Cholesky, structured solves, blocking and row-sharding,
-M-FAC inverse-Fisher products, Krylov recycling (GCRO-DR, deflated CG)."""
+M-FAC inverse-Fisher products, GMRES and Krylov recycling (GCRO-DR, deflated CG)."""
 
 from .._validation import default_jitter as default_jitter
 from ._blocking import into_blocks as into_blocks
@@ -50,11 +50,13 @@ from ._pivoted import woodbury_logdet as woodbury_logdet
 from ._pivoted import woodbury_preconditioner as woodbury_preconditioner
 from ._pivoted import woodbury_sample as woodbury_sample
 from ._pivoted import woodbury_solve as woodbury_solve
+from ._recycle import GMRESResult as GMRESResult
 from ._recycle import RecycledSolve as RecycledSolve
 from ._recycle import RecycleSpace as RecycleSpace
 from ._recycle import SequenceSolve as SequenceSolve
 from ._recycle import deflated_cg as deflated_cg
 from ._recycle import gcrodr as gcrodr
+from ._recycle import gmres as gmres
 from ._recycle import greedy_order as greedy_order
 from ._recycle import solve_sequence as solve_sequence
 from ._small import small_solve as small_solve
@@ -62,6 +64,7 @@ from ._small import small_solve as small_solve
 __all__ = [
     "CGResult",
     "Float32CholeskyWarning",
+    "GMRESResult",
     "KroneckerCholesky",
     "KroneckerEigh",
     "LanczosDecomposition",
@@ -84,6 +87,7 @@ __all__ = [
     "fixed_cg",
     "gauss_rules",
     "gcrodr",
+    "gmres",
     "greedy_order",
     "into_blocks",
     "jittered_cholesky",

@@ -64,10 +64,12 @@ from ._cg import _check_operator, _check_rhs, _check_tols, _check_x0, _safe_div
 
 __all__ = [
     "RecycleSpace",
+    "GMRESResult",
     "RecycledSolve",
     "SequenceSolve",
     "deflated_cg",
     "gcrodr",
+    "gmres",
     "greedy_order",
     "solve_sequence",
 ]
@@ -520,6 +522,125 @@ def _throw(result: RecycledSolve, name: str, max_steps: int) -> RecycledSolve:
         "finite); raise `max_steps` or loosen `rtol`/`atol`.",
     )
     return result._replace(solution=sol)
+
+
+# ------------------------------------------------------------------------------------------
+# GMRES(m): GCRO-DR without a recycle space, and without its bookkeeping products
+
+
+class GMRESResult(NamedTuple):
+    """The outcome of a [`gmres`][jaxkern.linalg.gmres] solve.
+
+    - `solution`: $x$, shape (n,).
+    - `num_matvecs`: products with $A$: one per Arnoldi step, one per restart, one for a
+      non-zero `x0`.
+    - `iterations`: Arnoldi steps over all cycles.
+    - `residual_norm`: the Arnoldi recurrence's $\\|b - Ax\\|$ (equal to the true one in
+      exact arithmetic; not recomputed, see `gmres`).
+    - `residual_history`: the residual norm after each Arnoldi step, shape (max_steps + 1,);
+      entries past `iterations` repeat the last one.
+    - `converged`: `residual_norm <= max(rtol * ||b||, atol)`.
+    """
+
+    solution: Float[Array, " n"]
+    num_matvecs: Int[Array, ""]
+    iterations: Int[Array, ""]
+    residual_norm: Float[Array, ""]
+    residual_history: Float[Array, " h"]
+    converged: Bool[Array, ""]
+
+
+def gmres(
+    matvec: Matvec,
+    b: Float[Array, " n"],
+    *,
+    x0: Float[Array, " n"] | None = None,
+    restart: int = 20,
+    rtol: float = 1e-6,
+    atol: float = 0.0,
+    max_steps: int | None = None,
+    throw: bool = False,
+) -> GMRESResult:
+    r"""Solve $Ax = b$ by restarted GMRES($m$), spending one product per Arnoldi step.
+
+    Each cycle runs up to $m$ = `restart` Arnoldi steps (classical Gram–Schmidt, twice) with
+    Givens rotations, so the residual norm $\|\beta e_1 - \bar H y\|$ is known after every
+    step and the cycle stops at the first step that meets the tolerance; then
+    $x \leftarrow x + V_j y$. This is GCRO-DR's cycle with no recycle space (`gcrodr`).
+    Unlike `jax.scipy.sparse.linalg.gmres`, it makes no product for a zero start ($r_0 = b$)
+    and does not recompute $b - Ax$ after the last cycle: the Arnoldi residual is exact up to
+    round-off, and a caller that can afford it (Newton's next residual, say) checks the true
+    one. $b - Ax$ is recomputed only to restart. With a preconditioner $P$, pass
+    $v \mapsto A P v$ and map the solution $y$ back as $x = P y$ (right preconditioning: the
+    residual is the true system's).
+
+    Pure JAX, `jit`-compatible. Per cycle it solves one $j \times j$ triangular system.
+
+    **Arguments:**
+
+    - `matvec`: the operator, (n,) -> (n,).
+    - `b`: right-hand side, shape (n,), finite.
+    - `x0`: initial guess, shape (n,); default zeros (no product).
+    - `restart`: $m$, Arnoldi steps per cycle (static, $\ge 1$).
+    - `rtol`, `atol`: stop when the residual norm is at most $\max(\text{rtol}\,\|b\|,
+      \text{atol})$, both $\ge 0$.
+    - `max_steps`: the most Arnoldi steps over all cycles (static); default n.
+    - `throw`: raise (`eqx.error_if`) if not converged.
+
+    **Returns:** a [`GMRESResult`][jaxkern.linalg.GMRESResult].
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> from jaxkern.linalg import gmres
+        >>> A = jnp.diag(jnp.arange(1.0, 31.0)) + jnp.diag(jnp.ones(29), 1)
+        >>> res = gmres(lambda v: A @ v, jnp.ones(30), restart=10, rtol=1e-5)
+        >>> bool(res.converged), bool(jnp.allclose(A @ res.solution, 1.0, atol=1e-4))
+        (True, True)
+
+    Saad & Schultz, *GMRES: a generalized minimal residual algorithm for solving nonsymmetric
+    linear systems*, SIAM J. Sci. Stat. Comput. 7 (1986).
+    """
+    _check_common(b, x0, rtol, atol, max_steps, matvec)
+    check_int("restart", restart, 1)
+    n = b.shape[0]
+    max_steps = n if max_steps is None else max_steps
+    dtype = b.dtype
+    mv = lambda v: jnp.asarray(matvec(v), dtype)  # noqa: E731
+    x, r, _, C, matvecs = _start(mv, b, x0, None, None, 0, dtype)
+    tol = jnp.maximum(jnp.asarray(rtol, dtype) * jnp.linalg.norm(b), jnp.asarray(atol, dtype))
+    rnorm = jnp.linalg.norm(r)
+    state = dict(x=x, r=r, rnorm=rnorm, steps=jnp.zeros((), jnp.int32), matvecs=matvecs,
+                 hist=jnp.zeros((max_steps + 1,), dtype).at[0].set(rnorm))
+
+    def cond(s):
+        return (s["rnorm"] > tol) & (s["steps"] < max_steps)
+
+    def body(s):
+        a = _arnoldi_cycle(mv, s["r"], C, restart, tol, s["steps"], max_steps, s["hist"])
+        used = jnp.arange(restart, dtype=jnp.int32) < a["j"]
+        R = jnp.where(used[None, :] & used[:, None], a["R"][:restart], jnp.eye(restart,
+                                                                                dtype=dtype))
+        y = solve_triangular(jnp.triu(R), jnp.where(used, a["g"][:restart], 0.0), lower=False)
+        x = s["x"] + _combine_rows(a["V"][:restart], y)
+        again = (a["est"] > tol) & (a["steps"] < max_steps)
+        # The next cycle starts from the true residual; the last one's is the recurrence's.
+        r = jax.lax.cond(again, lambda x: b - mv(x), lambda x: s["r"], x)
+        rnorm = jnp.where(again, jnp.linalg.norm(r), a["est"])
+        return dict(x=x, r=r, rnorm=rnorm, steps=a["steps"],
+                    matvecs=s["matvecs"] + a["j"] + again.astype(jnp.int32), hist=a["hist"])
+
+    s = jax.lax.while_loop(cond, body, state)
+    converged = s["rnorm"] <= tol
+    result = GMRESResult(s["x"], s["matvecs"], s["steps"], s["rnorm"],
+                         _pad_history(s["hist"], s["steps"]), converged)
+    if throw:
+        sol = eqx.error_if(
+            result.solution, ~converged,
+            f"gmres did not converge within max_steps = {max_steps} (or the right-hand side is "
+            "not finite); raise `max_steps` or loosen `rtol`/`atol`.",
+        )
+        result = result._replace(solution=sol)
+    return result
 
 
 # ------------------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array
 
+from ..linalg import gmres
 from ._operators import FactorOps, derivatives, factor_operators, log_evidence_terms, resolved
 from ._precondition import (
     Preconditioner,
@@ -87,9 +88,12 @@ def collocate(
     # the preconditioner is inexact: the nonlinear 2-D Allen-Cahn 200 x 200 took 223 s to
     # 7.6e-5 against 68 s to 3.1e-5. On 1-D problems the two agree (initial mixture: U to
     # 8e-13, grad J to 2e-9); the last digit of a fit is decided by near-equal optima of J.
-    # So: jax.scipy's GMRES, right-preconditioned by hand, A P y = b with x = P y, so that it
-    # measures the true residual (its left-preconditioned form compares |M r| with tol |b|
-    # and stopped at x = 0 in float32).
+    # So: GMRES that stops inside a cycle, right-preconditioned by hand, A P y = b with
+    # x = P y, so that it measures the true residual (jax.scipy's left-preconditioned form
+    # compares |M r| with tol |b| and stopped at x = 0 in float32). jaxkern's own
+    # (`linalg.gmres`) rather than jax.scipy's: with the exact preconditioner a solve is two
+    # Arnoldi steps, and jax.scipy's spends two more products on bookkeeping (A x0 for x0 = 0,
+    # and b - A x after the cycle), half of the PDE solver's products (issue 18).
     # optimistix's Newton (with `ImplicitAdjoint`) was tried in place of the loop below and
     # `custom_root`, and not kept: `optx.Newton` takes no preconditioner (the residual had
     # to be right-preconditioned by hand), its tolerances are per element with no stop where
@@ -100,11 +104,12 @@ def collocate(
         def apply(v):
             return precondition(v, transpose)
 
-        y = jax.scipy.sparse.linalg.gmres(
-            lambda v: matvec(apply(v)), b, tol=tol, atol=0.0, restart=20, maxiter=2,
-            solve_method="incremental",
-        )[0]
-        return apply(y)
+        shape = b.shape
+        y = gmres(
+            lambda v: matvec(apply(v.reshape(shape))).ravel(), b.ravel(), rtol=tol, restart=20,
+            max_steps=40,
+        ).solution
+        return apply(y.reshape(shape))
 
     def tangent_solve(linearised, b):
         # The implicit-function-theorem solve and its transpose (the adjoint) share the

@@ -11,6 +11,7 @@ from jaxkern.linalg import (
     RecycleSpace,
     deflated_cg,
     gcrodr,
+    gmres,
     greedy_order,
     solve_sequence,
 )
@@ -97,6 +98,45 @@ def test_gcrodr_solves_like_scipy_gcrotmk():
     it = int(res.iterations)
     assert hist.shape == (N * N + 1,) and np.all(hist[it:] == hist[it])
     assert int(res.num_matvecs) >= it
+
+
+@pytest.mark.parametrize("restart", [7, 200])
+def test_gmres_takes_scipys_steps_with_fewer_products(restart):
+    # Reference: scipy.sparse.linalg.gmres (float64) on the same nonsymmetric matrix, counting
+    # its products. GMRES(m) is one method: the same Arnoldi steps reach the same solution,
+    # while SciPy also multiplies for r0 = b - A 0 and once more after each cycle.
+    a = _coefficient(2)
+    A = np.stack([np.asarray(_convection(a, e)) for e in np.eye(N * N)], axis=1)
+    b = np.random.default_rng(3).standard_normal(N * N)
+    calls = []
+    op = sla.LinearOperator(A.shape, matvec=lambda v: calls.append(1) or A @ v)
+    x_ref, info = sla.gmres(op, b, rtol=_rtol(), atol=0.0, restart=restart, maxiter=400)
+    assert info == 0
+    af = jnp.asarray(a, FLOAT)
+    res = jax.jit(lambda b: gmres(lambda v: _convection(af, v), b, restart=restart,
+                                  rtol=_rtol()))(jnp.asarray(b, FLOAT))
+    assert bool(res.converged)
+    cycles = -(-int(res.iterations) // restart)
+    assert int(res.num_matvecs) == int(res.iterations) + cycles - 1  # one product per restart
+    assert len(calls) >= int(res.num_matvecs) + 2
+    true_res = np.linalg.norm(b - A @ np.asarray(res.solution, np.float64)) / np.linalg.norm(b)
+    assert true_res <= 2 * _rtol()
+    if X64:  # both stop at the same Arnoldi step with the same iterate
+        np.testing.assert_allclose(res.solution, x_ref, rtol=1e-9, atol=1e-12)
+    hist = np.asarray(res.residual_history)
+    assert np.all(np.diff(hist[:int(res.iterations) + 1]) <= 1e-12 * hist[0])  # minimal residual
+    # a non-zero start costs one product; not converging is reported and can raise
+    assert int(gmres(lambda v: _convection(af, v), jnp.asarray(b, FLOAT),
+                     x0=jnp.asarray(x_ref, FLOAT), rtol=_rtol()).num_matvecs) <= 2
+    short = gmres(lambda v: _convection(af, v), jnp.asarray(b, FLOAT), rtol=1e-10, max_steps=5)
+    assert not bool(short.converged) and int(short.iterations) == 5
+    with pytest.raises(Exception, match="did not converge"):
+        jax.block_until_ready(gmres(lambda v: _convection(af, v), jnp.asarray(b, FLOAT),
+                                    rtol=1e-10, max_steps=5, throw=True).solution)
+    with pytest.raises(ValueError, match="`restart`"):
+        gmres(lambda v: _convection(af, v), jnp.asarray(b, FLOAT), restart=0)
+    with pytest.raises(ValueError, match="`b`"):
+        gmres(lambda v: _convection(af, v), jnp.asarray(b, FLOAT).at[0].set(jnp.nan))
 
 
 def test_deflated_cg_matches_direct_solve():
