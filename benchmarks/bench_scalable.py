@@ -12,6 +12,10 @@
 3. Memory of the CG path at n = 20,000 and 100,000 from XLA's compiled memory account (the
    Gram matrix at n = 100,000 would take 80 GB).
 
+`JAXKERN_BENCH_BIG=100000 python -m benchmarks.run scalable` runs, after a full run, one call
+of 2.'s CG at n = 100,000 (no reference can run there: the Gram matrix alone is 80 GB) with
+its wall time, the process's peak resident memory and XLA's account, and adds the row.
+
 `JAXKERN_BENCH_BIG=1 python -m benchmarks.run scalable` runs, after a full run, only the
 n = 20,000 comparison of 2. (CG at both settings, GPyTorch, and a dense SciPy/LAPACK
 reference: jaxlib 0.10.2's CPU Cholesky segfaults in float64 from n = 16,000, and jaxkern's own
@@ -298,10 +302,41 @@ def _add_big_rows() -> dict:
     return payload
 
 
+def _add_huge_row(n: int) -> dict:
+    """The full run's results with one n-point CG LML + gradient call (compilation included)."""
+    import resource
+
+    from jaxkern.gp import CG
+
+    path = _harness.RESULTS / "scalable.json"
+    if not path.exists():
+        raise RuntimeError("JAXKERN_BENCH_BIG=n adds to a full run's results: run "
+                           "`python -m benchmarks.run scalable` first.")
+    previous = json.loads(path.read_text())
+    X, y = _data(n)
+    call, f, params = _jaxkern_lml(X, y, CG(**SETTINGS))
+    memory = _harness.xla_memory(f, params)
+    start = time.perf_counter()
+    value, grad = jax.block_until_ready(call())
+    row = dict(task="lml_and_grad_one_call", n=n, library="jaxkern CG", settings=SETTINGS,
+               wall_s_incl_compile=time.perf_counter() - start, lml=float(value),
+               grad=[float(g) for g in grad], xla_memory=memory,
+               # ru_maxrss is in KiB on Linux: the whole process, data and JAX included
+               peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+               gram_matrix_mb=n * n * 8 / 2**20, load=os.getloadavg())
+    print(row)
+    payload = {k: v for k, v in previous.items() if k not in ("benchmark", "quick", "machine")}
+    payload["huge"] = [r for r in payload.get("huge", []) if r["n"] != n] + [row]
+    return payload
+
+
 def run(quick: bool) -> dict:
     jax.config.update("jax_enable_x64", True)
-    if not quick and os.environ.get("JAXKERN_BENCH_BIG") == "1":
+    big = os.environ.get("JAXKERN_BENCH_BIG")
+    if not quick and big == "1":
         return _add_big_rows()
+    if not quick and big:
+        return _add_huge_row(int(big))
     start = time.perf_counter()
     if quick:
         slq = _slq_rows(300, probes=30, steps=30, rounds=2)
