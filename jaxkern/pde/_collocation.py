@@ -125,7 +125,12 @@ def collocate(
             r, linearised = jax.linearize(f, V)
             step = linear_solve(linearised, -r)
             new_size = jnp.linalg.norm(step) / jnp.maximum(jnp.linalg.norm(V + step), 1e-30)
-            return V + step, new_size, size, i + 1
+            # Once the steps are tiny, one that does not shrink solves for round-off (the
+            # residual is noise, and GMRES returns it amplified by the condition number): it
+            # ends the loop without being taken. Left in, it moved U along directions the
+            # kernels barely hold, and J (through K^{-1}) with them.
+            noise = (size < jnp.sqrt(tol)) & ~(new_size < 0.5 * size)
+            return jnp.where(noise, V, V + step), new_size, size, i + 1
 
         def not_done(carry):
             _, size, previous, i = carry
