@@ -119,7 +119,7 @@ def _error(p, sol):
     return float(jnp.linalg.norm(pred - truth) / jnp.linalg.norm(truth))
 
 
-def _run(p, family, steps, trend_degree=None):
+def _run(p, family, steps, trend_degree="auto"):
     kernels = _kernels(p, family)
     with _harness.compile_time() as compiled:
         start = time.perf_counter()
@@ -139,7 +139,8 @@ def _run(p, family, steps, trend_degree=None):
         "wall_s": wall,  # compilation included
         "compile_s": compiled["compile_s"],  # JAX's account: tracing + lowering + XLA compile
         "rel_l2": _error(p, sol),
-        **({} if trend_degree is None else {"trend_degree": trend_degree}),
+        "trend_degree": sol.trend_degree,  # the one used ("auto" picks None or 3 in 1-D)
+        "boundary_gap": sol.boundary_gap,
     }
 
 
@@ -255,7 +256,7 @@ BAND = {
 }
 
 
-def band(trend_degree=None, names=None) -> list[dict]:
+def band(trend_degree="auto", names=None) -> list[dict]:
     """`solve` with its defaults (and `trend_degree`) on the `BAND` problems: u'' = f on
     [0, 2 pi], 400 points, Dirichlet values from the solution, error of `predict_grid` on 1001
     points. Not part of `run`; e.g. `PYTHONPATH=. python -c "from benchmarks.bench_pde import
@@ -270,7 +271,8 @@ def band(trend_degree=None, names=None) -> list[dict]:
         sol = solve(lambda v, du, d2u, X: d2u[0] - second(X[0]), (x,), [(u(x[0]), u(x[-1]))],
                     trend_degree=trend_degree)
         err = jnp.linalg.norm(predict_grid(sol, (test,)) - u(test)) / jnp.linalg.norm(u(test))
-        rows.append({"problem": name, "trend_degree": trend_degree, "rel_l2": float(err),
+        rows.append({"problem": name, "trend_degree": sol.trend_degree, "rel_l2": float(err),
+                     "boundary_gap": sol.boundary_gap,
                      "steps": sol.num_steps, "stop": sol.message,
                      "kept": sol.kernels[0].num_components,
                      "wall_s": time.perf_counter() - start})

@@ -129,13 +129,15 @@ def check_residual(residual, U, mesh) -> None:
         )
 
 
-def check_trend_degree(trend_degree, shape) -> None:
-    """`None`, or a degree that leaves each axis more grid points than trend functions."""
-    if trend_degree is None:
+def check_trend_degree(trend_degree, shape, allow_auto: bool = False) -> None:
+    """`None`, a degree that leaves each axis more grid points than trend functions, or (where
+    `allow_auto`) `"auto"`."""
+    if trend_degree is None or (allow_auto and trend_degree == "auto"):
         return
     if isinstance(trend_degree, bool) or not isinstance(trend_degree, int) or trend_degree < 0:
+        allowed = "None, \"auto\"" if allow_auto else "None"
         raise ValueError(
-            f"`trend_degree` must be None or a non-negative int, got {trend_degree!r}."
+            f"`trend_degree` must be {allowed} or a non-negative int, got {trend_degree!r}."
         )
     if trend_degree + 3 > min(shape):
         raise ValueError(

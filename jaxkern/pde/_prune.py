@@ -143,7 +143,8 @@ def prune(
         )
     if not accepted:
         return solution
-    pruned = solution.replace(grid_values=new_U, kernels=pruned, residual=residual)
+    pruned = solution.replace(grid_values=new_U, kernels=pruned, residual=residual,
+                              boundary_gap=math.nan)
     if math.isfinite(solution.offgrid_residual):  # measured (by `solve`): measure again
         indicator = offgrid_residual(pruned.kernels, pruned.axes, new_U, jitter, residual, trend)
         pruned = pruned.replace(offgrid_residual=indicator)

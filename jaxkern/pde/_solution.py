@@ -55,6 +55,13 @@ class PDESolution(eqx.Module):
     (solved as its alias); $10^{-7}$ to $10^{-4}$ for resolved fits. NaN where not measured
     (the residual closes over grid-shaped arrays, or the solution did not come from `solve`)."""
 
+    boundary_gap: float = eqx.field(static=True)
+    r"""How far the posterior mean (`values`) misses the boundary values, relative:
+    $\max_\partial |\hat u - g| / \max |\hat u|$ over the boundary points. Measured by
+    [`solve`][jaxkern.pde.solve], which fits again with a trend where it is large
+    (`trend_degree="auto"`); NaN where not measured (after [`prune`][jaxkern.pde.prune] alone,
+    or a solution that did not come from `solve`)."""
+
     trend_degree: int | None = eqx.field(static=True)
     """Degree of each axis's Legendre trend (flat prior on its coefficients), `None` for none:
     part of the prior that [`predict`][jaxkern.pde.predict] and `predict_grid` condition on."""
@@ -73,6 +80,7 @@ class PDESolution(eqx.Module):
         *,
         stop_reason: str = "",
         offgrid_residual: float = math.nan,
+        boundary_gap: float = math.nan,
         trend_degree: int | None = None,
         jitter: float | None = None,
     ):
@@ -91,6 +99,7 @@ class PDESolution(eqx.Module):
         self.residual = residual
         self.stop_reason = str(stop_reason)
         self.offgrid_residual = float(offgrid_residual)
+        self.boundary_gap = float(boundary_gap)
         self.trend_degree = None if trend_degree is None else int(trend_degree)
 
     def replace(self, **changes) -> PDESolution:
@@ -100,7 +109,7 @@ class PDESolution(eqx.Module):
             losses=self.losses, relative_jitter=self.relative_jitter, num_steps=self.num_steps,
             converged=self.converged, message=self.message, residual=self.residual,
             stop_reason=self.stop_reason, offgrid_residual=self.offgrid_residual,
-            trend_degree=self.trend_degree,
+            boundary_gap=self.boundary_gap, trend_degree=self.trend_degree,
         )
         fields.update(changes)
         return PDESolution(**fields)
