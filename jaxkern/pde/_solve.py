@@ -161,8 +161,9 @@ def solve(
       their posterior mean misses the boundary values by more than `AUTO_TREND_GAP`
       ($10^{-5}$) of the solution's size (`boundary_gap`; the sign of a part they cannot
       represent), the fit is done again with `trend_degree=3` and that one is returned
-      (`stop_reason` says so), unless its `offgrid_residual` is more than ten times the
-      stationary fit's (plus $10^{-6}$). Only in 1-D and float64: 2-D and 3-D are not
+      (`stop_reason` says so), unless it fails by its own measures: its `boundary_gap` above
+      the same threshold (it holds the boundary values on the mean), or its
+      `offgrid_residual` more than ten times the stationary fit's (plus $10^{-6}$). Only in 1-D and float64: 2-D and 3-D are not
       measured with a trend, and the trend's $K_d$ needs float64.
     - `progress`: a progress bar over the steps (`None`: only when watched and slow; see
       [`minimize`][jaxkern.optim.minimize]); `True` also reports the pruning.
@@ -230,10 +231,11 @@ def solve(
             with_trend = _solve(trend_degree=AUTO_TREND_DEGREE, **settings)
         except FloatingPointError:  # the fit without a trend stands
             with_trend = None
-        # ... unless the trend's fit misses the PDE between the grid points by far more (its
-        # path through near-equal values of J follows round-off, and one build's ended at a
-        # spurious optimum, warned as under-resolved); NaN where not measured: kept
-        if with_trend is not None and not (
+        # ... unless the trend's fit failed by its own measures: its mean misses the boundary
+        # values it was held to, or it misses the PDE between the grid points by far more (its
+        # path through near-equal values of J follows round-off; one build's ended at a spurious
+        # optimum, warned as under-resolved). An unmeasured (NaN) off-grid residual passes.
+        if with_trend is not None and with_trend.boundary_gap <= AUTO_TREND_GAP and not (
             with_trend.offgrid_residual > 10 * solution.offgrid_residual + 1e-6
         ):
             solution = with_trend.replace(stop_reason=(
