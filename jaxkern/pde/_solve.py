@@ -163,8 +163,9 @@ def solve(
       represent), the fit is done again with `trend_degree=3` and that one is returned
       (`stop_reason` says so), unless it fails by its own measures: its `boundary_gap` above
       the same threshold (it holds the boundary values on the mean), or its
-      `offgrid_residual` more than ten times the stationary fit's (plus $10^{-6}$). Only in 1-D and float64: 2-D and 3-D are not
-      measured with a trend, and the trend's $K_d$ needs float64.
+      `offgrid_residual` more than ten times the stationary fit's (plus $10^{-6}$). Only in
+      1-D and float64: 2-D and 3-D are not measured with a trend, and the trend's $K_d$ needs
+      float64.
     - `progress`: a progress bar over the steps (`None`: only when watched and slow; see
       [`minimize`][jaxkern.optim.minimize]); `True` also reports the pruning.
     - `jitter`: deprecated name of `relative_jitter` (same meaning).
