@@ -280,6 +280,44 @@ def band(trend_degree="auto", names=None) -> list[dict]:
     return rows
 
 
+def gmres_products(n: int = 400, steps: int = 20) -> dict:
+    """GMRES solves and operator products of `solve` on 2-D Poisson sin(100x) sin(100y), n x n
+    (on [0, 2 pi n / 400]^2: the benchmark's points per period), counted by a host callback
+    around the operator (issue 18; docs/pde.md, *Operator products per solve*). Not part of
+    `run`; e.g. `PYTHONPATH=. python -c "from benchmarks.bench_pde import gmres_products;
+    print(gmres_products(400))"`."""
+    import jaxkern.pde._collocation as collocation
+
+    count = {"solves": 0, "products": 0}
+
+    def bump(key):
+        count[key] += 1
+
+    own = collocation.gmres
+
+    def counted(A, b, **kwargs):
+        jax.debug.callback(lambda: bump("solves"))
+
+        def A_counted(v):
+            jax.debug.callback(lambda: bump("products"))
+            return A(v)
+
+        return own(A_counted, b, **kwargs)
+
+    u = lambda x, y: jnp.sin(100 * x) * jnp.sin(100 * y)  # noqa: E731
+    p = _problem(f"poisson2d {n}x{n}", u, 0, TWO_PI * n / 400, n, 20, "poisson", steps=steps)
+    collocation.gmres = counted
+    try:
+        start = time.perf_counter()
+        sol = solve(p["residual"], p["axes"], p["boundary"], _kernels(p, "GP-HM (Student-t "
+                    "mixture)"), num_steps=steps)
+        wall = time.perf_counter() - start
+    finally:
+        collocation.gmres = own
+    return {**count, "per_solve": count["products"] / max(1, count["solves"]),
+            "steps": sol.num_steps, "rel_l2": _error(p, sol), "wall_s": wall}
+
+
 COLUMNS = ["problem", "kernel", "grid", "steps", "max_steps", "components", "wall_s",
            "compile_s", "rel_l2"]
 
