@@ -511,17 +511,22 @@ def gcrodr(
     return _throw(result, "gcrodr", max_steps) if throw else result
 
 
+def _raise_unless_converged(solution: Array, converged: Array, name: str,
+                            max_steps: int) -> Array:
+    return eqx.error_if(
+        solution, ~converged,
+        f"{name} did not converge within max_steps = {max_steps} (or the right-hand side is not "
+        "finite); raise `max_steps` or loosen `rtol`/`atol`.",
+    )
+
+
 def _throw(result: RecycledSolve, name: str, max_steps: int) -> RecycledSolve:
     sol = eqx.error_if(
         result.solution, result.negative_curvature,
         f"{name} met p^T A p <= 0: the operator is not symmetric positive definite.",
     )
-    sol = eqx.error_if(
-        sol, ~result.converged,
-        f"{name} did not converge within max_steps = {max_steps} (or the right-hand side is not "
-        "finite); raise `max_steps` or loosen `rtol`/`atol`.",
-    )
-    return result._replace(solution=sol)
+    return result._replace(solution=_raise_unless_converged(sol, result.converged, name,
+                                                            max_steps))
 
 
 # ------------------------------------------------------------------------------------------
@@ -627,8 +632,12 @@ def gmres(
         y = solve_triangular(jnp.triu(R), jnp.where(used, a["g"][:restart], 0.0), lower=False)
         x = s["x"] + _combine_rows(a["V"][:restart], y)
         # The true residual starts the next cycle and, with `verify`, decides convergence.
-        true = (a["est"] > tol) & (a["steps"] < max_steps) if not verify else jnp.asarray(True)
-        r = jax.lax.cond(true, lambda x: b - mv(x), lambda x: s["r"], x)
+        if verify:
+            true = jnp.asarray(True)
+            r = b - mv(x)
+        else:  # only a cycle that stopped short needs it, to start the next one
+            true = (a["est"] > tol) & (a["steps"] < max_steps)
+            r = jax.lax.cond(true, lambda x: b - mv(x), lambda x: s["r"], x)
         rnorm = jnp.where(true, jnp.linalg.norm(r), a["est"])
         return dict(x=x, r=r, rnorm=rnorm, steps=a["steps"],
                     matvecs=s["matvecs"] + a["j"] + true.astype(jnp.int32), hist=a["hist"])
@@ -638,12 +647,8 @@ def gmres(
     result = GMRESResult(s["x"], s["matvecs"], s["steps"], s["rnorm"],
                          _pad_history(s["hist"], s["steps"]), converged)
     if throw:
-        sol = eqx.error_if(
-            result.solution, ~converged,
-            f"gmres did not converge within max_steps = {max_steps} (or the right-hand side is "
-            "not finite); raise `max_steps` or loosen `rtol`/`atol`.",
-        )
-        result = result._replace(solution=sol)
+        result = result._replace(solution=_raise_unless_converged(result.solution, converged,
+                                                                  "gmres", max_steps))
     return result
 
 
