@@ -41,3 +41,4 @@ def test_docs_code_blocks_run(page, tmp_path, monkeypatch):
                 exec(code, namespace)  # noqa: S102 - running the docs is the point
     finally:
         jax.config.update("jax_enable_x64", x64)
+        jax.clear_caches()  # a page compiles hundreds of programs no other page reuses
