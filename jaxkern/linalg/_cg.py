@@ -174,16 +174,27 @@ def _mbcg(matmat, B, X0, precond, rtol, atol, max_steps, column_steps=None):
     return CGResult(s["X"], s["rnorm"], s["iters"], converged, s["neg"], tri)
 
 
+def _raise_if_indefinite(solution: Array, negative_curvature: Array, name: str) -> Array:
+    return eqx.error_if(
+        solution, negative_curvature,
+        f"{name} met p^T A p <= 0: the operator is not symmetric positive definite.",
+    )
+
+
+def _raise_unless_converged(solution: Array, converged: Array, name: str, max_steps: int,
+                            remedy: str = "raise `max_steps` or loosen `rtol`/`atol`") -> Array:
+    return eqx.error_if(
+        solution, ~converged,
+        f"{name} did not converge within max_steps = {max_steps} (or the right-hand side is not "
+        f"finite); {remedy}.",
+    )
+
+
 def _throw(result: CGResult, max_steps: int) -> CGResult:
-    sol = eqx.error_if(
-        result.solution, jnp.any(result.negative_curvature),
-        "CG met p^T A p <= 0: the operator is not symmetric positive definite.",
-    )
-    sol = eqx.error_if(
-        sol, ~jnp.all(result.converged),
-        f"CG did not converge within max_steps = {max_steps} (or the right-hand side is not "
-        "finite); raise `max_steps`, loosen `rtol`/`atol` or use a preconditioner.",
-    )
+    sol = _raise_if_indefinite(result.solution, jnp.any(result.negative_curvature), "CG")
+    sol = _raise_unless_converged(
+        sol, jnp.all(result.converged), "CG", max_steps,
+        "raise `max_steps`, loosen `rtol`/`atol` or use a preconditioner")
     return result._replace(solution=sol)
 
 

@@ -52,7 +52,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -60,7 +59,15 @@ from jax.scipy.linalg import solve_triangular
 from jaxtyping import Array, Bool, Float, Int
 
 from .._validation import check_int, concrete_or_none
-from ._cg import _check_operator, _check_rhs, _check_tols, _check_x0, _safe_div
+from ._cg import (
+    _check_operator,
+    _check_rhs,
+    _check_tols,
+    _check_x0,
+    _raise_if_indefinite,
+    _raise_unless_converged,
+    _safe_div,
+)
 
 __all__ = [
     "RecycleSpace",
@@ -511,20 +518,8 @@ def gcrodr(
     return _throw(result, "gcrodr", max_steps) if throw else result
 
 
-def _raise_unless_converged(solution: Array, converged: Array, name: str,
-                            max_steps: int) -> Array:
-    return eqx.error_if(
-        solution, ~converged,
-        f"{name} did not converge within max_steps = {max_steps} (or the right-hand side is not "
-        "finite); raise `max_steps` or loosen `rtol`/`atol`.",
-    )
-
-
 def _throw(result: RecycledSolve, name: str, max_steps: int) -> RecycledSolve:
-    sol = eqx.error_if(
-        result.solution, result.negative_curvature,
-        f"{name} met p^T A p <= 0: the operator is not symmetric positive definite.",
-    )
+    sol = _raise_if_indefinite(result.solution, result.negative_curvature, name)
     return result._replace(solution=_raise_unless_converged(sol, result.converged, name,
                                                             max_steps))
 
