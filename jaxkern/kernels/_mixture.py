@@ -34,6 +34,18 @@ def check_components(weights, means, width_name: str, widths, x=None) -> None:
         )
 
 
+def _sum_components(weights: Array, terms: Array) -> Array:
+    r"""$\sum_q w_q t_q$, as a dot product rather than a sum of products.
+
+    A Gram matrix of these kernels that feeds a matrix product in the same compiled program
+    (the PDE solver's interpolators, $k(X^*, X) K^{-1}$) is otherwise fused into that product
+    by XLA's CPU backend (jaxlib 0.10, its YNNPACK reduce fusion), which evaluated the kernel
+    inside the product's loops: 22 s against 0.5 s for a 900 x 900 Gram of 30 components
+    times a 900 x 900 matrix (float64, 2 cores).
+    """
+    return jnp.dot(weights, terms)
+
+
 def spectral_mixture(
     x: Point,
     y: Point,
@@ -75,7 +87,7 @@ def spectral_mixture(
     check_components(weights, means, "variances", variances, x)
     tau = jnp.asarray(x) - jnp.asarray(y)
     envelope = jnp.exp(-2 * jnp.pi**2 * jnp.sum(tau[None, :] ** 2 * variances, axis=-1))
-    return jnp.sum(weights * envelope * jnp.cos(2 * jnp.pi * (means @ tau)))
+    return _sum_components(weights, envelope * jnp.cos(2 * jnp.pi * (means @ tau)))
 
 
 def student_t_mixture(
@@ -123,4 +135,4 @@ def student_t_mixture(
     tau = jnp.asarray(x) - jnp.asarray(y)
     scaled = tau[None, :] / lengthscales
     envelope = jnp.prod(matern52_profile(scaled * scaled), axis=-1)
-    return jnp.sum(weights * envelope * jnp.cos(2 * jnp.pi * (means @ tau)))
+    return _sum_components(weights, envelope * jnp.cos(2 * jnp.pi * (means @ tau)))

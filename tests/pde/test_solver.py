@@ -117,13 +117,14 @@ def test_grid_derivatives_transforms():
 def test_reduced_problem_reaches_target(solution):
     # Target for this reduced problem: relative L2 <= 1e-6 on a held-out 300-point grid. The
     # fit alone ends near 4e-5; pruning the mixture to the components that carry the solution
-    # takes it to about 2e-8 (two of ten kept since the kernels' exact Matern slopes, 6fb280e;
-    # one before, at 6e-9).
+    # takes it to about 7e-9 (three of ten kept since the mixtures sum their components by a
+    # dot product, whose round-off moves the fit's path; two at 2e-8 before, one at 6e-9
+    # before the kernels' exact Matern slopes, 6fb280e).
     xt = jnp.linspace(0.0, LENGTH, 300)
     err = jnp.linalg.norm(predict_grid(solution, (xt,)) - jnp.sin(100 * xt)) / jnp.linalg.norm(
         jnp.sin(100 * xt))
     assert float(err) <= 1e-6
-    assert solution.kernels[0].num_components <= 2
+    assert solution.kernels[0].num_components <= 3
     # Steps are accepted only where J falls (up to the Newton solve's round-off between
     # chunks), and the fit ends early at the first step that finds no lower J.
     losses = solution.losses
