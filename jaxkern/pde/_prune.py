@@ -17,7 +17,7 @@ from ._mixture import is_mixture
 from ._operators import along, prior_inverse, stationary_gram
 from ._predict import posterior_mean
 from ._problem import Residual, make_problem
-from ._resolution import offgrid_residual
+from ._resolution import boundary_gap, offgrid_residual
 from ._solution import PDESolution
 from ._threads import with_one_blas_thread
 
@@ -59,8 +59,11 @@ def prune(
     $K_{d,q} \times_d (K_d^{-1} \times_d U)$. Components whose part is below `tol` of $\|U\|$
     are dropped (the largest is always kept) and the collocation is solved again with the
     rest. The pruned solution is returned only where the objective $J$ of
-    [`solve`][jaxkern.pde.solve] stays finite and the posterior mean between the grid points
-    moves by less than `tol` (relative); otherwise `solution` comes back unchanged.
+    [`solve`][jaxkern.pde.solve] stays finite, the posterior mean between the grid points
+    moves by less than `tol` (relative), and the mean at the grid points misses the boundary
+    values (`boundary_gap`) by at most ten times what the unpruned mean does, or by
+    $10^{-3}$ `tol`. Where that fails, the components below `tol` / 10 are tried, then
+    `tol` / 100; where all fail, `solution` comes back unchanged.
 
     Minimising $J$ leaves faint components (shares near $10^{-4}$) that absorb the part of the
     solution the collocation leaves ill-determined, and they show as smooth error; dropping
@@ -70,8 +73,8 @@ def prune(
     **Arguments:**
 
     - `solution`: from [`solve`][jaxkern.pde.solve] (e.g. with `prune_tol=0`).
-    - `tol`: the share below which a component is dropped, and the most the solution may move
-      (keyword-only, as are the rest).
+    - `tol`: the share below which a component is dropped (first try), and the most the
+      solution may move (keyword-only, as are the rest).
     - `residual`: the PDE's residual; defaults to the one `solution` was solved for.
     - `newton_iterations`, `newton_tol`: as in [`solve`][jaxkern.pde.solve].
     - `progress`: print what pruning did to stderr.
@@ -107,15 +110,29 @@ def prune(
         raise ValueError(
             "`residual` is needed: this `solution` does not carry the residual it solves."
         )
-    U = solution.grid_values
     if newton_tol is None:
-        newton_tol = 1e3 * float(jnp.finfo(U.dtype).eps)
+        newton_tol = 1e3 * float(jnp.finfo(solution.grid_values.dtype).eps)
+    # Shares below `tol` first; where that pruning is refused, the smaller shares only (a
+    # refused pruning dropped a component the solution needs, e.g. one that holds its
+    # boundary values; docs/pde.md, *How `solve` minimises it*, item 5).
+    for threshold in (tol, tol / 10, tol / 100):
+        pruned = _pruned(solution, threshold, tol, residual, newton_iterations, newton_tol,
+                         progress)
+        if pruned is not None:
+            return pruned
+    return solution
+
+
+def _pruned(solution, threshold, tol, residual, newton_iterations, newton_tol, progress):
+    """`solution` with the components below `threshold` dropped, if that passes `prune`'s
+    tests at `tol`; `solution` itself where nothing is below it; `None` where refused."""
+    U = solution.grid_values
     jitter = solution.relative_jitter
     pruned, sizes, new_sizes = [], [], []
     for d, (k, x) in enumerate(zip(solution.kernels, solution.axes)):
         if is_mixture(k):
             shares = np.asarray(component_shares(k, x, U, d, jitter, solution.trend_degree))
-            keep = shares >= tol
+            keep = shares >= threshold
             keep[np.argmax(shares)] = True
             sizes.append(keep.size)
             new_sizes.append(int(keep.sum()))
@@ -134,15 +151,24 @@ def prune(
     before = posterior_mean(solution.kernels, solution.axes, U, midpoints, jitter, trend)
     after = posterior_mean(pruned, solution.axes, new_U, midpoints, jitter, trend)
     change = float(jnp.linalg.norm(after - before) / jnp.linalg.norm(before))
-    accepted = bool(jnp.isfinite(J)) and change <= tol
+    # The boundary values are data: the pruned mean may miss them by ten times what the
+    # unpruned mean does, or by 1e-3 tol, no more. (With a trend its collocation holds them
+    # on the mean, and misses them only where its solve failed.)
+    target = U if prob.boundary is None else prob.boundary
+    new_mean = posterior_mean(pruned, solution.axes, new_U, solution.axes, jitter, trend)
+    gap, new_gap = boundary_gap(mean, target), boundary_gap(new_mean, target)
+    accepted = (
+        bool(jnp.isfinite(J)) and change <= tol and new_gap <= max(10 * gap, 1e-3 * tol)
+    )
     if progress:
         print(
-            f"pde.prune: mixture components {sizes} -> {new_sizes} move the solution by "
-            f"{change:.2e}: {'kept' if accepted else 'undone'}",
+            f"pde.prune: mixture components {sizes} -> {new_sizes} (shares below "
+            f"{threshold:.0e}) move the solution by {change:.2e} and its boundary gap from "
+            f"{gap:.1e} to {new_gap:.1e}: {'kept' if accepted else 'undone'}",
             file=sys.stderr,
         )
     if not accepted:
-        return solution
+        return None
     pruned = solution.replace(grid_values=new_U, kernels=pruned, residual=residual,
                               boundary_gap=math.nan)
     if math.isfinite(solution.offgrid_residual):  # measured (by `solve`): measure again

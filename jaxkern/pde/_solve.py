@@ -103,8 +103,9 @@ def solve(
       $J \to -\infty$).
     - Then, with `prune_tol > 0`, [`prune`][jaxkern.pde.prune] drops the mixture components
       whose share of the posterior mean is below `prune_tol` and solves the collocation again
-      with the rest, keeping the result only where $J$ stays finite and the posterior mean
-      between the grid points moves by less than `prune_tol` (relative).
+      with the rest, keeping the result only where $J$ stays finite, the posterior mean
+      between the grid points moves by less than `prune_tol` (relative) and it does not miss
+      the boundary values by much more than before (else smaller shares are tried).
     - Last, the PDE residual of the posterior mean is measured at the midpoints between the
       grid points (derivative kernels against $K^{-1}\mathrm{vec}(U)$), relative to the size
       of the PDE's terms there (the source $r(0, 0, 0, x)$ and each term's linearised

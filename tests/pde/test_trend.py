@@ -155,3 +155,73 @@ def test_boundary_values_hold_on_the_posterior_mean_of_a_near_pure_cosine(degree
     assert err < 1e-6
     ends = predict_grid(sol, (x[jnp.array([0, -1])],))
     np.testing.assert_allclose(np.asarray(ends), [0.0, float(jnp.sin(100 * x[-1]))], atol=1e-6)
+
+
+# The kernel `solve(..., trend_degree=3, prune_tol=0)` fits on bench_pde's multi-scale problem
+# (u = sin x + 0.1 sin 20x + 0.05 sin 100x on [0, 1], 900 points; 92 L-BFGS steps, float64),
+# printed to 17 digits: its collocation solution is 2.4e-8 from the truth.
+_MULTISCALE_WEIGHTS = [
+    3.8575403208805207e-10, 2.1177611607516257e-09, 2.5609096438713613e-08,
+    1.8694803322433758e-05, 1.3736554216158447e-08, 8.1320551971492288e-10,
+    8.4614772652393823e-10, 8.6699584686385754e-10, 9.0998058912568926e-10,
+    9.9053677876608217e-10, 1.1203245225199156e-09, 1.2627155591285158e-09,
+    1.5041572764185464e-09, 2.6963536604934892e-09, 1.4170972646609220e-08,
+    9.6368838159642151e-06, 3.6899946585979021e-10, 4.1258181111532540e-10,
+    4.3821613817040163e-10, 5.1310908685863891e-10, 6.0959264236140971e-10,
+    6.0038097147118355e-10, 5.0377118365381971e-10, 5.8786358043659720e-10,
+    6.5210238776378085e-10, 5.3444797061110677e-10, 4.5318606960554779e-10,
+    5.6356501761059605e-10, 4.4255771931884220e-10, 5.5582565565955446e-12,
+]
+_MULTISCALE_MEANS = [
+    0.0, 1.3875179780039704, 2.463596329074214, 3.1805242327995624, 2.1451902438182704,
+    4.843468005225495, 6.823859605140662, 7.869931561108148, 8.531147675502119,
+    9.414810080948266, 10.164408118790298, 11.351539359009994, 12.920329317025361,
+    14.9802587207605, 17.379347355311015, 15.918049528314489, 19.300153298643853,
+    19.84400434992587, 19.36876497043182, 19.825279899320766, 20.466993863801616,
+    21.418697271922728, 22.62044609700909, 24.355093767043595, 24.569957468051303,
+    25.2959519066091, 26.216137618546203, 26.982829202263453, 27.146781600869176,
+    13.932765217774323,
+]
+_MULTISCALE_LENGTHSCALES = [
+    8.2496859577091573e02, 2.1296758148869053e00, 1.7650088886854876e-01,
+    3.6925602977842914e01, 1.6875167446404815e-01, 1.7149663482536287e-01,
+    5.4620698833319291e-02, 6.9075563827500810e-02, 7.6240973685217941e-02,
+    7.6328265358770991e-02, 7.3807678441901739e-02, 7.4291025305051800e-02,
+    7.9399998258878821e-02, 9.2090199578370530e-02, 2.6487305690128965e-01,
+    5.9956370640592212e01, 8.1649254715756597e-02, 1.1842043913104609e-01,
+    1.4660867567977143e-01, 1.2237180166315806e-01, 1.4657931521783138e-01,
+    1.9957945217994735e-01, 2.2720675755601236e-01, 2.9227894511134705e-01,
+    2.9865491457407800e-01, 3.4192562249731751e-01, 4.4267067982601743e-01,
+    1.2689189566548498e00, 1.5765214516421221e01, 2.3995714428500085e09,
+]
+
+
+@pytest.mark.skipif(not X64, reason="K's conditioning (near 1e8) needs float64")
+def test_pruning_that_loses_the_boundary_values_is_refused():
+    # Issue 26 item 4: pruning this fit at tol 1e-3 keeps 2 components, whose collocation
+    # misses the boundary values it holds on the mean by 3e-4 and ends 2.3e-4 from the truth;
+    # the move between grid points (2.2e-4) was within tol, so it was kept. The boundary test
+    # refuses it, and the next share threshold (1e-4) keeps 5 components at 1e-8.
+    from jaxkern.kernels import StudentTMixture
+    from jaxkern.pde import prune
+
+    def truth(x):
+        return jnp.sin(x) + 0.1 * jnp.sin(20 * x) + 0.05 * jnp.sin(100 * x)
+
+    x = jnp.linspace(0.0, 1.0, 900)
+    second = jax.vmap(jax.grad(jax.grad(truth)))
+    kernel = StudentTMixture(jnp.asarray(_MULTISCALE_WEIGHTS),
+                             jnp.asarray(_MULTISCALE_MEANS)[:, None],
+                             jnp.asarray(_MULTISCALE_LENGTHSCALES)[:, None])
+    full = solve(lambda u, du, d2u, X: d2u[0] - second(X[0]), (x,),
+                 [(truth(x[0]), truth(x[-1]))], (kernel,), num_steps=0, trend_degree=3)
+    xt = jnp.linspace(0.0, 1.0, 301)
+
+    def error(sol):
+        return float(jnp.linalg.norm(predict_grid(sol, (xt,)) - truth(xt))
+                     / jnp.linalg.norm(truth(xt)))
+
+    assert error(full) < 1e-7
+    pruned = prune(full, tol=1e-3)
+    assert 1 < pruned.kernels[0].num_components < 30
+    assert error(pruned) < 1e-7
