@@ -104,17 +104,18 @@ def solve(
     - Then, with `prune_tol > 0`, [`prune`][jaxkern.pde.prune] drops the mixture components
       whose share of the posterior mean is below `prune_tol` and solves the collocation again
       with the rest, keeping the result only where $J$ stays finite, the posterior mean
-      between the grid points moves by less than `prune_tol` (relative) and it does not miss
-      the boundary values by much more than before (else smaller shares are tried).
-    - Last, the PDE residual of the posterior mean is measured at the midpoints between the
-      grid points (derivative kernels against $K^{-1}\mathrm{vec}(U)$), relative to the size
-      of the PDE's terms there (the source $r(0, 0, 0, x)$ and each term's linearised
-      contribution $\tfrac{\partial r}{\partial f} f$, $f \in \{u, \partial_d u,
-      \partial_d^2 u\}$), and stored as `offgrid_residual`. The collocation meets the PDE at
-      the grid points whatever the grid; a frequency above an axis's Nyquist frequency
-      $\pi / h$ is met there by its alias, several times wrong in amplitude, and between the
-      grid points it misses the PDE by about as much as the source (indicator near 1, against
-      $10^{-9}$ to $10^{-4}$ on resolved fits). Above 0.1, `solve` warns
+      between the grid points moves by less than `prune_tol` (relative), and neither its
+      miss of the boundary values nor its PDE residual between the grid points (below) grows
+      much (else smaller shares are tried).
+    - Before and after pruning, the PDE residual of the posterior mean is measured at the
+      midpoints between the grid points (derivative kernels against $K^{-1}\mathrm{vec}(U)$),
+      relative to the size of the PDE's terms there (the source $r(0, 0, 0, x)$ and each
+      term's linearised contribution $\tfrac{\partial r}{\partial f} f$,
+      $f \in \{u, \partial_d u, \partial_d^2 u\}$), and stored as `offgrid_residual`. The
+      collocation meets the PDE at the grid points whatever the grid; a frequency above an
+      axis's Nyquist frequency $\pi / h$ is met there by its alias, several times wrong in
+      amplitude, and between the grid points it misses the PDE by about as much as the source
+      (indicator near 1, against $10^{-9}$ to $10^{-4}$ on resolved fits). Above 0.1, `solve` warns
       ([`UnderResolvedWarning`][jaxkern.pde.UnderResolvedWarning]). The residual must compute
       its source from the coordinates `X` for this: one that closes over grid-shaped arrays
       cannot be evaluated between the grid points, and the indicator is NaN.
@@ -302,10 +303,15 @@ def _solve(
         values.append(collocation(
             constrain(fit.params, frozen), values[-1], on_mean, newton_iterations, newton_tol
         )[1])
+    fitted = constrain(fit.params, frozen)
     solution = PDESolution(
-        axes, values[-1], constrain(fit.params, frozen), fit.losses, relative_jitter,
-        fit.num_steps, fit.message != "num_steps reached", fit.message, residual,
-        stop_reason=fit.stop_reason, trend_degree=trend_degree,
+        axes, values[-1], fitted, fit.losses, relative_jitter, fit.num_steps,
+        fit.message != "num_steps reached", fit.message, residual, stop_reason=fit.stop_reason,
+        trend_degree=trend_degree,
+        # measured before pruning, which may not make it much worse (and measures it again)
+        offgrid_residual=offgrid_residual(
+            fitted, axes, values[-1], relative_jitter, residual, trend_degree
+        ),
     )
     if num_steps > 0 and prune_tol > 0:
         solution = prune(
@@ -318,12 +324,7 @@ def _solve(
             "Newton iterations diverged. Try a larger `relative_jitter`, fewer `num_steps`, or "
             "other initial kernels."
         )
-    indicator = offgrid_residual(
-        solution.kernels, axes, solution.grid_values, solution.relative_jitter, residual,
-        trend_degree,
-    )
-    gap = boundary_gap(solution.values, U)
-    return solution.replace(offgrid_residual=indicator, boundary_gap=gap)
+    return solution.replace(boundary_gap=boundary_gap(solution.values, U))
 
 
 
