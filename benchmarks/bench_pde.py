@@ -247,6 +247,9 @@ def _print_adam(adam, versus):
 #: 1-D Poisson problems across the band, with trends (docs/pde.md, "Frequency against Nyquist").
 BAND = {
     "0.1x^2": lambda x: 0.1 * x**2,
+    "sin 10x + 0.1x^2": lambda x: jnp.sin(10 * x) + 0.1 * x**2,
+    "sin 30x + 0.1x^2": lambda x: jnp.sin(30 * x) + 0.1 * x**2,
+    "sin 60x + 0.1x^2": lambda x: jnp.sin(60 * x) + 0.1 * x**2,
     "sin 100x + 0.1x^2": lambda x: jnp.sin(100 * x) + 0.1 * x**2,
     "sin 20x + sin 70x + 0.1x^2": lambda x: jnp.sin(20 * x) + jnp.sin(70 * x) + 0.1 * x**2,
     "exp(x)/(1+x^2)": lambda x: jnp.exp(x) / (1 + x**2),
