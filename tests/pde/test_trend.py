@@ -196,31 +196,38 @@ _MULTISCALE_LENGTHSCALES = [
 ]
 
 
+def _trend_collocation(truth, x, weights, means, lengthscales):
+    """`solve(..., trend_degree=3)` of u'' = truth'' at the given Student-t mixture (no fit),
+    and the relative L2 error of a solution on 1001 points."""
+    from jaxkern.kernels import StudentTMixture
+
+    second = jax.vmap(jax.grad(jax.grad(truth)))
+    kernel = StudentTMixture(jnp.asarray(weights), jnp.asarray(means)[:, None],
+                             jnp.asarray(lengthscales)[:, None])
+    full = solve(lambda u, du, d2u, X: d2u[0] - second(X[0]), (x,),
+                 [(truth(x[0]), truth(x[-1]))], (kernel,), num_steps=0, trend_degree=3)
+    xt = jnp.linspace(x[0], x[-1], 1001)
+
+    def error(sol):
+        return float(jnp.linalg.norm(predict_grid(sol, (xt,)) - truth(xt))
+                     / jnp.linalg.norm(truth(xt)))
+
+    return full, error
+
+
 @pytest.mark.skipif(not X64, reason="K's conditioning (near 1e8) needs float64")
 def test_pruning_that_loses_the_boundary_values_is_refused():
     # Issue 26 item 4: pruning this fit at tol 1e-3 keeps 2 components, whose collocation
     # misses the boundary values it holds on the mean by 3e-4 and ends 2.3e-4 from the truth;
     # the move between grid points (2.2e-4) was within tol, so it was kept. The boundary test
     # refuses it, and the next share threshold (1e-4) keeps 5 components at 1e-8.
-    from jaxkern.kernels import StudentTMixture
     from jaxkern.pde import prune
 
-    def truth(x):
-        return jnp.sin(x) + 0.1 * jnp.sin(20 * x) + 0.05 * jnp.sin(100 * x)
-
-    x = jnp.linspace(0.0, 1.0, 900)
-    second = jax.vmap(jax.grad(jax.grad(truth)))
-    kernel = StudentTMixture(jnp.asarray(_MULTISCALE_WEIGHTS),
-                             jnp.asarray(_MULTISCALE_MEANS)[:, None],
-                             jnp.asarray(_MULTISCALE_LENGTHSCALES)[:, None])
-    full = solve(lambda u, du, d2u, X: d2u[0] - second(X[0]), (x,),
-                 [(truth(x[0]), truth(x[-1]))], (kernel,), num_steps=0, trend_degree=3)
-    xt = jnp.linspace(0.0, 1.0, 301)
-
-    def error(sol):
-        return float(jnp.linalg.norm(predict_grid(sol, (xt,)) - truth(xt))
-                     / jnp.linalg.norm(truth(xt)))
-
+    full, error = _trend_collocation(
+        lambda x: jnp.sin(x) + 0.1 * jnp.sin(20 * x) + 0.05 * jnp.sin(100 * x),
+        jnp.linspace(0.0, 1.0, 900),
+        _MULTISCALE_WEIGHTS, _MULTISCALE_MEANS, _MULTISCALE_LENGTHSCALES,
+    )
     assert error(full) < 1e-7
     pruned = prune(full, tol=1e-3)
     assert 1 < pruned.kernels[0].num_components < 30
@@ -269,24 +276,12 @@ def test_pruning_that_raises_the_offgrid_residual_is_refused():
     # tol) and misses no boundary value, but ends 6.1e-5 from the truth, and its PDE residual
     # between the grid points grows from 2.8e-9 to 3.3e-7. That is refused at every share
     # threshold, and the unpruned solution comes back.
-    from jaxkern.kernels import StudentTMixture
     from jaxkern.pde import prune
 
-    def truth(x):
-        return jnp.sin(100 * x) + 0.1 * x**2
-
-    x = jnp.linspace(0.0, 2 * math.pi, 400)
-    second = jax.vmap(jax.grad(jax.grad(truth)))
-    kernel = StudentTMixture(jnp.asarray(_BAND_WEIGHTS), jnp.asarray(_BAND_MEANS)[:, None],
-                             jnp.asarray(_BAND_LENGTHSCALES)[:, None])
-    full = solve(lambda u, du, d2u, X: d2u[0] - second(X[0]), (x,),
-                 [(truth(x[0]), truth(x[-1]))], (kernel,), num_steps=0, trend_degree=3)
-    xt = jnp.linspace(0.0, 2 * math.pi, 1001)
-
-    def error(sol):
-        return float(jnp.linalg.norm(predict_grid(sol, (xt,)) - truth(xt))
-                     / jnp.linalg.norm(truth(xt)))
-
+    full, error = _trend_collocation(
+        lambda x: jnp.sin(100 * x) + 0.1 * x**2, jnp.linspace(0.0, 2 * math.pi, 400),
+        _BAND_WEIGHTS, _BAND_MEANS, _BAND_LENGTHSCALES,
+    )
     assert error(full) < 2e-6 and full.offgrid_residual < 1e-8
     pruned = prune(full, tol=1e-3)
     assert error(pruned) < 2e-6
