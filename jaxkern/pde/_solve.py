@@ -294,16 +294,16 @@ def _solve(
         objective, raw, optax.lbfgs() if optimizer is None else optimizer, num_steps, tol,
         chunk_size, progress, update_args, (values[0], prob),
     )
+    fitted = constrain(fit.params, frozen)
     on_mean = make_problem(residual, axes, relative_jitter, trend_degree, boundary=U)
     if on_mean.boundary is not None:
         # With a trend (1-D), the fitted kernels' grid values again, the boundary values now
         # imposed on the posterior mean (see `collocate`). Not during the fit: there U may be a
         # pure trend (QU = 0, the solution a polynomial), and J falls without bound as the
         # kernels' scale shrinks.
-        values.append(collocation(
-            constrain(fit.params, frozen), values[-1], on_mean, newton_iterations, newton_tol
-        )[1])
-    fitted = constrain(fit.params, frozen)
+        values.append(
+            collocation(fitted, values[-1], on_mean, newton_iterations, newton_tol)[1]
+        )
     solution = PDESolution(
         axes, values[-1], fitted, fit.losses, relative_jitter, fit.num_steps,
         fit.message != "num_steps reached", fit.message, residual, stop_reason=fit.stop_reason,
