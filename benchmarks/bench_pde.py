@@ -55,17 +55,20 @@ def _problem(name, u, lo, hi, n, fmax, kind, beta=None, steps=100):
     dim = u.__code__.co_argcount
     axes = tuple(jnp.linspace(lo, hi, n) for _ in range(dim))
     X = tuple(jnp.meshgrid(*axes, indexing="ij"))
-    # The sources are computed from the coordinates X, not held as grid arrays, so that the
-    # solver can evaluate the residual between the grid points (`offgrid_residual`).
+    def laplacian(X):
+        # of the true solution, computed from the coordinates X rather than held as a grid
+        # array, so that the solver can evaluate the residual between the grid points
+        # (`offgrid_residual`)
+        return sum(_second(u, X, d) for d in range(dim))
+
     if kind == "poisson":
 
         def residual(v, du, d2u, X):
-            return sum(d2u) - sum(_second(u, X, d) for d in range(dim))
+            return sum(d2u) - laplacian(X)
     elif kind == "allen-cahn":
 
         def residual(v, du, d2u, X):
-            f = sum(_second(u, X, d) for d in range(dim)) + u(*X) * (u(*X) ** 2 - 1)
-            return sum(d2u) + v * (v**2 - 1) - f
+            return sum(d2u) + v * (v**2 - 1) - laplacian(X) - u(*X) * (u(*X) ** 2 - 1)
     else:  # advection beta u_x + u_y = 0
 
         def residual(v, du, d2u, X):

@@ -193,9 +193,8 @@ def _pruned(solution, kept, tol, residual, newton_iterations, newton_tol, progre
     if progress:
         print(
             f"pde.prune: mixture components {sizes} -> {new_sizes} move the solution by "
-            f"{change:.2e}, its boundary gap from "
-            f"{gap:.1e} to {new_gap:.1e}, its off-grid residual from "
-            f"{solution.offgrid_residual:.1e} to {indicator:.1e}: "
+            f"{change:.2e}, its boundary gap from {gap:.1e} to {new_gap:.1e}, its off-grid "
+            f"residual from {solution.offgrid_residual:.1e} to {indicator:.1e}: "
             f"{'kept' if accepted else 'undone'}",
             file=sys.stderr,
         )
