@@ -100,6 +100,23 @@ def test_update_args_refreshes_between_chunks_without_recompiling():
     assert len(traces) <= 2 * first  # one trace (+ eval_shape) per run, not one per chunk
 
 
+def test_lbfgs_chunks_share_one_compilation():
+    # optax's L-BFGS starts with weakly typed line-search scalars that its first step makes
+    # strong; unless minimize starts from strong types, the second chunk traced (and
+    # compiled) again, 8 s of a 40-point pde.solve.
+    traces = []
+
+    def loss(p):
+        traces.append(None)
+        return _rosenbrock(p)
+
+    p0 = jnp.asarray([-1.2, 1.0], FLOAT)
+    minimize(loss, p0, optimizer=optax.lbfgs(), num_steps=3, chunk_size=3)
+    one_chunk = len(traces)
+    minimize(loss, p0, optimizer=optax.lbfgs(), num_steps=12, chunk_size=3)
+    assert len(traces) - one_chunk == one_chunk
+
+
 @pytest.mark.parametrize("kwargs, name", [
     (dict(optimizer=0.1, num_steps=5), "optimizer"),
     (dict(optimizer=optax.adam(0.1), num_steps=-1), "num_steps"),
