@@ -149,7 +149,10 @@ def minimize(
     # Strongly typed from the start: optax's L-BFGS starts its line-search record with weakly
     # typed scalars that the first step makes strong, and that change of input types
     # compiled the second chunk again (8 s of a 40-point pde.solve's 33 s).
-    opt_state = jax.tree.map(lambda a: jnp.asarray(a, dtype=a.dtype), optimizer.init(dynamic))
+    opt_state = jax.tree.map(
+        lambda a: jnp.asarray(a, a.dtype) if getattr(a, "weak_type", False) else a,
+        optimizer.init(dynamic),
+    )
     has_aux = aux is not None
     if not has_aux:
         plain = loss_fn
