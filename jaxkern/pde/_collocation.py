@@ -59,7 +59,10 @@ def collocate(
     With `prob.boundary` (a trend, in 1-D) all grid values are unknown: the interior rows are
     the PDE and the two boundary rows ask the posterior mean at the grid points,
     $(I - \epsilon k(0) Q) U$, to equal the boundary values; the preconditioner's boundary rows
-    are those of the same matrix (`boundary_mean_preconditioner`).
+    are those of the same matrix (`boundary_mean_preconditioner`). With `prob.ghost_nodes` the
+    grid extends one node beyond each end: the PDE is collocated at every point of the domain,
+    its ends included, and the ghost nodes' rows hold the boundary conditions on the mean at the
+    ends (collocation of the PDE on the boundary, as in Fedoseyev, Friedman & Kansa 2002).
     """
     U = jax.lax.stop_gradient(U)
     if prob.boundary is None:
@@ -72,12 +75,15 @@ def collocate(
         # posterior mean, not U, to meet the boundary values. U's own boundary values leave the
         # trend's coefficients to directions of U that the kernel barely holds (weight
         # 1 / epsilon) and that nothing else pins once pruning leaves near-pure cosines.
+        # With a ghost node beyond each end (`prob.ghost_nodes`), the PDE rows cover the
+        # domain's boundary points too, and the first and last rows (the ghost nodes') carry
+        # the boundary conditions instead.
         inner = (slice(None),)
-        M, g = ops[0].mean, prob.boundary
+        M, g, j = ops[0].mean, prob.boundary, prob.ghost_nodes
 
         def equations(V):
             r = grid_residual(prob, ops, V)
-            return r.at[0].set(M[0] @ V - g[0]).at[-1].set(M[-1] @ V - g[-1])
+            return r.at[0].set(M[j] @ V - g[0]).at[-1].set(M[-1 - j] @ V - g[-1])
 
     # Library or hand-written, measured in one process (issue 17, float64, 2 CPU cores, each
     # run alone). lineax's GMRES runs every Arnoldi step of a restart cycle and tests

@@ -94,10 +94,10 @@ def boundary_mean_preconditioner(
     ops: Sequence[FactorOps], U: Array, prob: Problem
 ) -> Preconditioner:
     r"""1-D, all grid values unknown: the inverse of the averaged linearisation's interior rows
-    with, as the first and last rows, those of the posterior mean at the grid points
+    with, as the first and last rows, those of the posterior mean at the domain's ends
     (`FactorOps.mean`), the boundary conditions on the mean. One LU factorisation; exact for
     linear constant-coefficient PDEs."""
     (L,) = averaged_operators(ops, U, prob)
-    M = ops[0].mean
-    A = L.at[0].set(M[0]).at[-1].set(M[-1])
+    M, j = ops[0].mean, prob.ghost_nodes
+    A = L.at[0].set(M[j]).at[-1].set(M[-1 - j])
     return Preconditioner([jax.scipy.linalg.lu_factor(A)], None)

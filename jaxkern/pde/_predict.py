@@ -91,7 +91,8 @@ def predict_grid(
     if relative_jitter is None:
         relative_jitter = solution.relative_jitter
     return posterior_mean(
-        solution.kernels, solution.axes, solution.grid_values, tuple(jnp.asarray(a) for a in axes),
+        solution.kernels, solution.support_axes, solution.grid_values,
+        tuple(jnp.asarray(a) for a in axes),
         relative_jitter, solution.trend_degree,
     )
 
@@ -138,6 +139,6 @@ def predict(
     if relative_jitter is None:
         relative_jitter = solution.relative_jitter
     return _posterior_mean_at(
-        solution.kernels, solution.axes, solution.grid_values, points, relative_jitter,
+        solution.kernels, solution.support_axes, solution.grid_values, points, relative_jitter,
         solution.trend_degree,
     )

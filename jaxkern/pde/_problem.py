@@ -29,9 +29,12 @@ class Problem(NamedTuple):
     mesh: tuple  # the coordinates on the grid, meshgrid(*axes, indexing="ij")
     relative_jitter: float  # added to each K_d's diagonal, relative to k_d(0)
     trend_degree: int | None  # degree of each axis's Legendre trend (None: no trend)
-    # With a trend in 1-D, the boundary values g (grid-shaped, faces filled) that the posterior
-    # mean must meet; None: the boundary values are held on the grid values U themselves.
+    # With a trend in 1-D, the boundary values g (domain-grid-shaped, faces filled) that the
+    # posterior mean must meet; None: the boundary values are held on the grid values U themselves.
     boundary: Array | None = None
+    # With `boundary`: 1 where `axes` and `mesh` extend one node beyond each end of the domain,
+    # so that the PDE is collocated at the boundary points too (see `collocate`); else 0.
+    ghost_nodes: int = 0
 
 
 def default_relative_jitter(dtype) -> float:
@@ -147,14 +150,42 @@ def check_trend_degree(trend_degree, shape, allow_auto: bool = False) -> None:
         )
 
 
-def make_problem(residual, axes, relative_jitter, trend_degree=None, boundary=None) -> Problem:
-    """The `Problem` on the grid of `axes` (already checked).
+def extended_axes(axes, ghost_nodes: int) -> tuple:
+    """Each uniform axis continued by `ghost_nodes` grid steps beyond each end."""
+    if ghost_nodes == 0:
+        return tuple(axes)
+    out = []
+    for x in axes:
+        steps = (x[1] - x[0]) * jnp.arange(1, ghost_nodes + 1, dtype=x.dtype)
+        out.append(jnp.concatenate([x[0] - steps[::-1], x, x[-1] + steps]))
+    return tuple(out)
 
-    `boundary` (grid-shaped, the face values filled in) is kept only with a trend in 1-D, where
-    the collocation imposes it on the posterior mean (see `collocate`); otherwise the boundary
-    values are those of the grid values passed to the collocation.
+
+def runs_on_shape(residual, shape: tuple, dtype) -> bool:
+    """Whether `residual` runs on inputs of `shape`, other than the grid's (it does not where it
+    closes over arrays of the grid's shape instead of computing its terms from the coordinates).
     """
-    mesh = tuple(jnp.meshgrid(*axes, indexing="ij"))
+    probe = jax.ShapeDtypeStruct(shape, dtype)
+    n = len(shape)
+    try:
+        out = jax.eval_shape(residual, probe, (probe,) * n, (probe,) * n, (probe,) * n)
+    except (TypeError, ValueError):  # grid-shaped arrays do not broadcast
+        return False
+    return getattr(out, "shape", None) == shape
+
+
+def make_problem(
+    residual, axes, relative_jitter, trend_degree=None, boundary=None, ghost_nodes=0
+) -> Problem:
+    """The `Problem` on the grid of `axes` (already checked), extended by `ghost_nodes`.
+
+    `boundary` (domain-grid-shaped, the face values filled in) is kept only with a trend in 1-D,
+    where the collocation imposes it on the posterior mean (see `collocate`); otherwise the
+    boundary values are those of the grid values passed to the collocation, and there are no
+    ghost nodes.
+    """
     if trend_degree is None or len(axes) != 1:
-        boundary = None
-    return Problem(residual, axes, mesh, relative_jitter, trend_degree, boundary)
+        boundary, ghost_nodes = None, 0
+    axes = extended_axes(axes, ghost_nodes)
+    mesh = tuple(jnp.meshgrid(*axes, indexing="ij"))
+    return Problem(residual, axes, mesh, relative_jitter, trend_degree, boundary, ghost_nodes)

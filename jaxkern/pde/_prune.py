@@ -140,7 +140,7 @@ def _kept_components(solution, threshold) -> tuple:
     """Per axis, the indices of the mixture components whose share is at least `threshold`
     (the largest always), or `None` for a kernel that is no mixture."""
     kept = []
-    for d, (k, x) in enumerate(zip(solution.kernels, solution.axes)):
+    for d, (k, x) in enumerate(zip(solution.kernels, solution.support_axes)):
         if not is_mixture(k):
             kept.append(None)
             continue
@@ -164,28 +164,29 @@ def _pruned(solution, kept, tol, residual, newton_iterations, newton_tol, progre
     )
     sizes = [n for n in _sizes(solution) if n is not None]
     new_sizes = [len(keep) for keep in kept if keep is not None]
-    trend = solution.trend_degree
+    trend, axes, support = solution.trend_degree, solution.axes, solution.support_axes
     # With a trend in 1-D the boundary values are imposed on the posterior mean, which the
     # solution meets there: its mean at the grid points carries them.
-    mean = posterior_mean(solution.kernels, solution.axes, U, solution.axes, jitter, trend)
-    prob = make_problem(residual, solution.axes, jitter, trend, boundary=mean)
+    mean = posterior_mean(solution.kernels, support, U, axes, jitter, trend)
+    prob = make_problem(residual, axes, jitter, trend, boundary=mean,
+                        ghost_nodes=solution.ghost_nodes)
     J, new_U = collocation(pruned, U, prob, newton_iterations, newton_tol)
-    midpoints = tuple((x[1:] + x[:-1]) / 2 for x in solution.axes)
-    before = posterior_mean(solution.kernels, solution.axes, U, midpoints, jitter, trend)
-    after = posterior_mean(pruned, solution.axes, new_U, midpoints, jitter, trend)
+    midpoints = tuple((x[1:] + x[:-1]) / 2 for x in axes)
+    before = posterior_mean(solution.kernels, support, U, midpoints, jitter, trend)
+    after = posterior_mean(pruned, support, new_U, midpoints, jitter, trend)
     change = float(jnp.linalg.norm(after - before) / jnp.linalg.norm(before))
     # The boundary values are data: the pruned mean may miss them by ten times what the
     # unpruned mean does, or by 1e-3 tol, no more. (With a trend its collocation holds them
     # on the mean, and misses them only where its solve failed.)
     target = U if prob.boundary is None else prob.boundary
-    new_mean = posterior_mean(pruned, solution.axes, new_U, solution.axes, jitter, trend)
+    new_mean = posterior_mean(pruned, support, new_U, axes, jitter, trend)
     gap, new_gap = boundary_gap(mean, target), boundary_gap(new_mean, target)
     accepted = (
         bool(jnp.isfinite(J)) and change <= tol and new_gap <= max(10 * gap, 1e-3 * tol)
     )
     indicator = math.nan
     if accepted and math.isfinite(solution.offgrid_residual):  # measured (by `solve`)
-        indicator = offgrid_residual(pruned, solution.axes, new_U, jitter, residual, trend)
+        indicator = offgrid_residual(pruned, support, new_U, jitter, residual, trend, axes)
         # Nor may the PDE residual between the grid points grow tenfold (plus 1e-8): a trend
         # fit of sin 100x + 0.1x^2 (9.4e-7) pruned to one component moved by 6.2e-5 and ended
         # 6.1e-5 from the truth, its indicator 2.8e-9 -> 3.3e-7.

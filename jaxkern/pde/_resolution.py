@@ -22,6 +22,7 @@ from jaxtyping import Array
 
 from ..linalg import apply_along_axes
 from ._operators import GridDerivatives, interpolator, prior_inverse
+from ._problem import runs_on_shape
 
 #: `solve` warns where the off-grid residual is above this fraction of the PDE's terms.
 OFFGRID_RESIDUAL_WARN = 0.1
@@ -34,16 +35,17 @@ class UnderResolvedWarning(UserWarning):
 
 @eqx.filter_jit
 def midpoint_derivatives(
-    kernels, axes, U, relative_jitter, trend_degree=None
+    kernels, axes, U, relative_jitter, trend_degree=None, domain=None
 ) -> tuple[GridDerivatives, tuple]:
-    r"""The posterior mean and its derivatives on the grid of midpoints, and that grid's mesh.
+    r"""The posterior mean of `U` (on the grid of `axes`) and its derivatives on the grid of
+    midpoints of `domain` (default `axes`), and that grid's mesh.
 
     $\partial_d^a \hat u(x^*) = \big(\bigotimes_e k^{(a_e)}_e(X^*_e, X_e)\big) K^{-1}
     \mathrm{vec}(U)$, with $k^{(a)}_e = \partial_x^a k_e$ and $a_e = a$ on axis $d$, 0
     elsewhere: one product along each axis (with a trend, each factor also carries the trend's
     derivative, see `_operators.interpolator`).
     """
-    mids = tuple((x[1:] + x[:-1]) / 2 for x in axes)
+    mids = tuple((x[1:] + x[:-1]) / 2 for x in (axes if domain is None else domain))
     priors = [prior_inverse(k, x, relative_jitter, trend_degree) for k, x in zip(kernels, axes)]
     cross = [
         [interpolator(k, x, prior, m, a) for a in range(3)]
@@ -92,28 +94,24 @@ def relative_residual(residual, fields: GridDerivatives, mesh) -> Array:
 
 
 @eqx.filter_jit
-def _offgrid(residual, kernels, axes, U, relative_jitter, trend_degree):
-    fields, mesh = midpoint_derivatives(kernels, axes, U, relative_jitter, trend_degree)
+def _offgrid(residual, kernels, axes, U, relative_jitter, trend_degree, domain):
+    fields, mesh = midpoint_derivatives(kernels, axes, U, relative_jitter, trend_degree, domain)
     return relative_residual(residual, fields, mesh)
 
 
-def offgrid_residual(kernels, axes, U, relative_jitter, residual, trend_degree=None) -> float:
-    """The relative PDE residual of the posterior mean of `U` at the midpoints, as a float.
+def offgrid_residual(
+    kernels, axes, U, relative_jitter, residual, trend_degree=None, domain=None
+) -> float:
+    """The relative PDE residual of the posterior mean of `U` (on the grid of `axes`) at the
+    midpoints of `domain` (default `axes`), as a float.
 
     NaN where the residual cannot be evaluated off the grid (it closes over grid-shaped arrays
     instead of computing its terms from the coordinates `X`).
     """
-    mids = tuple(jax.ShapeDtypeStruct((x.shape[0] - 1,), x.dtype) for x in axes)
-    shape = tuple(m.shape[0] for m in mids)
-    try:
-        probe = jax.ShapeDtypeStruct(shape, U.dtype)
-        mesh = tuple(jax.ShapeDtypeStruct(shape, m.dtype) for m in mids)
-        out = jax.eval_shape(residual, probe, (probe,) * len(mids), (probe,) * len(mids), mesh)
-    except (TypeError, ValueError):  # a source held as grid-shaped arrays does not broadcast
+    domain = axes if domain is None else domain
+    if not runs_on_shape(residual, tuple(x.shape[0] - 1 for x in domain), U.dtype):
         return math.nan
-    if getattr(out, "shape", None) != shape:
-        return math.nan
-    return float(_offgrid(residual, kernels, axes, U, relative_jitter, trend_degree))
+    return float(_offgrid(residual, kernels, axes, U, relative_jitter, trend_degree, domain))
 
 
 def boundary_gap(values: Array, G: Array) -> float:

@@ -10,7 +10,12 @@ import numpy as np
 from jaxtyping import Array
 
 from .._validation import warn_deprecated
-from ._problem import Residual, default_relative_jitter, relative_jitter_argument
+from ._problem import (
+    Residual,
+    default_relative_jitter,
+    extended_axes,
+    relative_jitter_argument,
+)
 
 
 class PDESolution(eqx.Module):
@@ -25,9 +30,10 @@ class PDESolution(eqx.Module):
     axes: tuple
     """The grid's coordinates, one array per dimension."""
     grid_values: Array
-    """The collocation unknowns $U$ on the grid, shape $(n_1, \\dots, n_D)$: the state the fit
-    solved for, on which [`predict`][jaxkern.pde.predict], `predict_grid` and `prune`
-    condition. For the solution itself use `values`."""
+    """The collocation unknowns $U$ on the grid `support_axes`, shape $(n_1 + 2 g, \\dots,
+    n_D + 2 g)$ with $g$ = `ghost_nodes`: the state the fit solved for, on which
+    [`predict`][jaxkern.pde.predict], `predict_grid` and `prune` condition. For the solution
+    itself use `values`."""
     kernels: tuple
     """The fitted kernels, one per dimension."""
     losses: np.ndarray
@@ -66,6 +72,11 @@ class PDESolution(eqx.Module):
     """Degree of each axis's Legendre trend (flat prior on its coefficients), `None` for none:
     part of the prior that [`predict`][jaxkern.pde.predict] and `predict_grid` condition on."""
 
+    ghost_nodes: int = eqx.field(static=True)
+    """How many grid steps `grid_values` extend beyond each end of every axis: 1 where
+    [`solve`][jaxkern.pde.solve] collocated the PDE at the boundary points too (with a trend,
+    in 1-D; see `solve`), else 0."""
+
     def __init__(
         self,
         axes: tuple,
@@ -82,6 +93,7 @@ class PDESolution(eqx.Module):
         offgrid_residual: float = math.nan,
         boundary_gap: float = math.nan,
         trend_degree: int | None = None,
+        ghost_nodes: int = 0,
         jitter: float | None = None,
     ):
         relative_jitter = relative_jitter_argument(relative_jitter, jitter, "PDESolution")
@@ -101,6 +113,19 @@ class PDESolution(eqx.Module):
         self.offgrid_residual = float(offgrid_residual)
         self.boundary_gap = float(boundary_gap)
         self.trend_degree = None if trend_degree is None else int(trend_degree)
+        with_ghosts = len(self.axes) == 1 and trend_degree is not None
+        if ghost_nodes not in ((0, 1) if with_ghosts else (0,)):
+            raise ValueError(
+                f"`ghost_nodes` must be 0, or 1 for a 1-D solution with a trend (the PDE "
+                f"collocated at the boundary points), got {ghost_nodes!r}."
+            )
+        self.ghost_nodes = int(ghost_nodes)
+        shape = tuple(x.shape[0] + 2 * self.ghost_nodes for x in self.axes)
+        if grid_values.shape != shape:
+            raise ValueError(
+                f"`grid_values` must have the shape {shape} of `axes` extended by `ghost_nodes` "
+                f"= {self.ghost_nodes} at each end, got {grid_values.shape}."
+            )
 
     def replace(self, **changes) -> PDESolution:
         """A copy with the named fields (`__init__`'s arguments) changed."""
@@ -110,9 +135,16 @@ class PDESolution(eqx.Module):
             converged=self.converged, message=self.message, residual=self.residual,
             stop_reason=self.stop_reason, offgrid_residual=self.offgrid_residual,
             boundary_gap=self.boundary_gap, trend_degree=self.trend_degree,
+            ghost_nodes=self.ghost_nodes,
         )
         fields.update(changes)
         return PDESolution(**fields)
+
+    @property
+    def support_axes(self) -> tuple:
+        """The grid of `grid_values`: `axes`, each continued by `ghost_nodes` steps beyond each
+        end."""
+        return extended_axes(self.axes, self.ghost_nodes)
 
     @property
     def values(self) -> Array:
@@ -128,7 +160,7 @@ class PDESolution(eqx.Module):
         """
         from ._predict import posterior_mean  # the predictor imports this module
 
-        return posterior_mean(self.kernels, self.axes, self.grid_values, self.axes,
+        return posterior_mean(self.kernels, self.support_axes, self.grid_values, self.axes,
                               self.relative_jitter, self.trend_degree)
 
     @property

@@ -20,6 +20,7 @@ from .._validation import check_int, warn_float32
 from ..optim import constrain, minimize, unconstrain
 from ._collocation import collocation, evidence
 from ._mixture import mixture_kernels
+from ._predict import posterior_mean
 from ._problem import (
     Residual,
     boundary_grid,
@@ -30,6 +31,7 @@ from ._problem import (
     default_relative_jitter,
     make_problem,
     relative_jitter_argument,
+    runs_on_shape,
 )
 from ._prune import prune
 from ._resolution import boundary_gap, offgrid_residual, warn_under_resolved
@@ -156,7 +158,14 @@ def solve(
       values (after the fit, and in pruning) then meet the boundary values with their
       posterior mean, $(I - \epsilon k(0) Q) U$, rather than with $U$ itself: near-pure
       cosines (what pruning leaves) would otherwise leave the trend's coefficients to
-      directions of $U$ that nothing pins. It takes 1-D problems with a smooth non-periodic
+      directions of $U$ that nothing pins. And the PDE is collocated at the two boundary
+      points too, on the grid extended by one ghost node beyond each end (whose rows carry
+      the boundary values; `PDESolution.ghost_nodes`, `support_axes`): with Dirichlet rows
+      alone nothing holds the mean's second derivative in the end cells, and their residual
+      was most of the error on sin(500x) − 2(x − 0.5)² (2.9e-6, now 5.2e-7). For this the
+      residual is evaluated one grid step beyond each end (the values there are not used); one
+      that cannot be (it closes over arrays of the grid's shape) keeps the Dirichlet rows
+      alone. It takes 1-D problems with a smooth non-periodic
       trend from about $3 \cdot 10^{-4}$ to $10^{-9}$-$10^{-5}$, but single frequencies from
       $10^{-8}$ to about $10^{-5}$ (docs/pde.md, *Frequency against Nyquist*). `None`: the
       stationary kernels alone. `"auto"` (default): the stationary kernels first; in 1-D, where
@@ -295,22 +304,28 @@ def _solve(
         chunk_size, progress, update_args, (values[0], prob),
     )
     fitted = constrain(fit.params, frozen)
-    on_mean = make_problem(residual, axes, relative_jitter, trend_degree, boundary=U)
+    on_mean = make_problem(
+        residual, axes, relative_jitter, trend_degree, boundary=U,
+        ghost_nodes=int(runs_on_shape(residual, tuple(x.shape[0] + 2 for x in axes), U.dtype)),
+    )
     if on_mean.boundary is not None:
         # With a trend (1-D), the fitted kernels' grid values again, the boundary values now
-        # imposed on the posterior mean (see `collocate`). Not during the fit: there U may be a
-        # pure trend (QU = 0, the solution a polynomial), and J falls without bound as the
-        # kernels' scale shrinks.
-        values.append(
-            collocation(fitted, values[-1], on_mean, newton_iterations, newton_tol)[1]
-        )
+        # imposed on the posterior mean and the PDE collocated at the boundary points too, on
+        # the grid extended by a ghost node at each end (see `collocate`). Not during the fit:
+        # there U may be a pure trend (QU = 0, the solution a polynomial), and J falls without
+        # bound as the kernels' scale shrinks. Without the boundary points' PDE rows nothing
+        # holds the mean's second derivative in the end cells, whose residual was most of the
+        # error on sin(500x) - 2(x - 0.5)^2 (docs/pde.md, *Frequency against Nyquist*).
+        start = posterior_mean(fitted, axes, values[-1], on_mean.axes, relative_jitter,
+                               trend_degree)
+        values.append(collocation(fitted, start, on_mean, newton_iterations, newton_tol)[1])
     solution = PDESolution(
         axes, values[-1], fitted, fit.losses, relative_jitter, fit.num_steps,
         fit.message != "num_steps reached", fit.message, residual, stop_reason=fit.stop_reason,
-        trend_degree=trend_degree,
+        trend_degree=trend_degree, ghost_nodes=on_mean.ghost_nodes,
         # measured before pruning, which may not make it much worse (and measures it again)
         offgrid_residual=offgrid_residual(
-            fitted, axes, values[-1], relative_jitter, residual, trend_degree
+            fitted, on_mean.axes, values[-1], relative_jitter, residual, trend_degree, axes
         ),
     )
     if num_steps > 0 and prune_tol > 0:

@@ -141,7 +141,10 @@ def test_bad_trend_degree():
 def test_boundary_values_hold_on_the_posterior_mean_of_a_near_pure_cosine(degree, lengthscale):
     # Issue 26 item 4: after pruning, one near-pure cosine leaves the trend's coefficients to
     # directions of U that neither the PDE nor U's own boundary values pin; with the boundary
-    # values on U this gave 1e-2 to 0.3 (docs/pde.md). On the posterior mean: ~1e-7.
+    # values on U this gave 1e-2 to 0.3 (docs/pde.md). On the posterior mean: 2e-8 to 3e-7
+    # with Dirichlet rows alone at the boundary points, 1e-8 to 1.4e-6 with the PDE collocated
+    # there too (ghost nodes; these kernels are near-singular, and that solve's extra unknowns
+    # are pinned through second derivatives).
     from jaxkern.kernels import StudentTMixture
 
     x = jnp.linspace(0.0, 2 * math.pi / 5, 80)
@@ -152,10 +155,83 @@ def test_boundary_values_hold_on_the_posterior_mean_of_a_near_pure_cosine(degree
     xt = jnp.linspace(0.0, 2 * math.pi / 5, 301)
     truth = jnp.sin(100 * xt)
     err = float(jnp.linalg.norm(predict_grid(sol, (xt,)) - truth) / jnp.linalg.norm(truth))
-    assert err < 1e-6
+    assert err < 3e-6
     ends = predict_grid(sol, (x[jnp.array([0, -1])],))
     np.testing.assert_allclose(np.asarray(ends), [0.0, float(jnp.sin(100 * x[-1]))], atol=1e-6)
 
+
+def _sin_minus_quadratic_solve(residual=None, lengthscale=1.0):
+    """u'' = f for u = sin 125x - 2(x - 0.5)^2 on [0, 1], 100 points (5 per period, as
+    bench_pde's sin(500x) - 2(x - 0.5)^2 at 400), one Student-t component at the true
+    frequency, cubic trend, no fit."""
+    from jaxkern.kernels import StudentTMixture
+
+    def truth(x):
+        return jnp.sin(125 * x) - 2 * (x - 0.5) ** 2
+
+    second = jax.vmap(jax.grad(jax.grad(truth)))
+    x = jnp.linspace(0.0, 1.0, 100)
+    kernel = StudentTMixture(jnp.ones(1), jnp.full((1, 1), 125 / (2 * math.pi)),
+                             jnp.full((1, 1), lengthscale))
+    if residual is None:
+        residual = lambda u, du, d2u, X: d2u[0] - second(X[0])  # noqa: E731
+    sol = solve(residual, (x,), [(truth(x[0]), truth(x[-1]))], (kernel,), num_steps=0,
+                trend_degree=3)
+    return sol, truth, second, x
+
+
+@pytest.mark.skipif(not X64, reason="K's conditioning (near 1e8) needs float64")
+def test_pde_is_collocated_at_the_boundary_points_too():
+    # Issue 26 item 4: with the boundary points holding only the Dirichlet values, nothing held
+    # the mean's second derivative in the end cells, and their PDE residual was most of the
+    # error on sin(500x) - 2(x - 0.5)^2 (2.9e-6). With a ghost node beyond each end the PDE
+    # holds at the boundary points too. Measured here: the residual at x = 0 and 1 was 7.8e-5
+    # and 6.9e-5 of the source's size, the error 5.2e-6; now 0 (round-off) and 4.0e-7.
+    sol, truth, second, x = _sin_minus_quadratic_solve()
+    assert sol.ghost_nodes == 1
+    h = float(x[1] - x[0])
+    support = np.asarray(sol.support_axes[0])
+    np.testing.assert_allclose(support[[0, -1]], [-h, 1 + h], rtol=1e-12, atol=1e-12)
+    assert sol.grid_values.shape == (102,) and sol.values.shape == (100,)
+    np.testing.assert_allclose(np.asarray(sol.values), np.asarray(predict_grid(sol, (x,))),
+                               rtol=1e-12, atol=1e-12)
+    d2 = jax.vmap(jax.grad(jax.grad(lambda s: predict(sol, s[None, None])[0])))
+    ends = jnp.array([0.0, 1.0])
+    scale = float(jnp.max(jnp.abs(second(x))))
+    np.testing.assert_allclose(np.asarray(d2(ends) - second(ends)) / scale, 0.0, atol=1e-8)
+    np.testing.assert_allclose(np.asarray(predict(sol, ends[:, None])), truth(ends), atol=1e-9)
+    xt = jnp.linspace(0.0, 1.0, 1001)
+    err = float(jnp.linalg.norm(predict_grid(sol, (xt,)) - truth(xt)) / jnp.linalg.norm(truth(xt)))
+    assert err < 1e-6
+
+
+@pytest.mark.skipif(not X64, reason="K's conditioning (near 1e8) needs float64")
+def test_residual_of_the_grid_only_keeps_the_boundary_rows():
+    # A residual that closes over arrays of the grid's shape cannot be evaluated one node
+    # beyond the domain: the solve keeps the boundary points' Dirichlet rows (no ghost nodes)
+    # and says so in the solution.
+    x = jnp.linspace(0.0, 1.0, 100)
+    source = jax.vmap(jax.grad(jax.grad(lambda s: jnp.sin(125 * s) - 2 * (s - 0.5) ** 2)))(x)
+    sol, truth, _, _ = _sin_minus_quadratic_solve(lambda u, du, d2u, X: d2u[0] - source)
+    assert sol.ghost_nodes == 0 and sol.grid_values.shape == (100,)
+    xt = jnp.linspace(0.0, 1.0, 1001)
+    err = float(jnp.linalg.norm(predict_grid(sol, (xt,)) - truth(xt)) / jnp.linalg.norm(truth(xt)))
+    assert err < 1e-4  # 5.2e-6 measured: the Dirichlet rows alone
+
+
+
+def test_ghost_nodes_are_checked():
+    from jaxkern.pde import PDESolution
+
+    x = jnp.linspace(0.0, 1.0, 10, dtype=FLOAT)
+    with pytest.raises(ValueError, match="ghost_nodes"):  # no trend
+        PDESolution((x,), jnp.zeros(12, FLOAT), (RBF(),), ghost_nodes=1)
+    with pytest.raises(ValueError, match="ghost_nodes"):
+        PDESolution((x,), jnp.zeros(14, FLOAT), (RBF(),), ghost_nodes=2, trend_degree=3)
+    with pytest.raises(ValueError, match="grid_values"):
+        PDESolution((x,), jnp.zeros(10, FLOAT), (RBF(),), ghost_nodes=1, trend_degree=3)
+    sol = PDESolution((x,), jnp.zeros(12, FLOAT), (RBF(),), ghost_nodes=1, trend_degree=3)
+    assert sol.values.shape == (10,) and sol.support_axes[0].shape == (12,)
 
 # The kernel `solve(..., trend_degree=3, prune_tol=0)` fits on bench_pde's multi-scale problem
 # (u = sin x + 0.1 sin 20x + 0.05 sin 100x on [0, 1], 900 points; 92 L-BFGS steps, float64),
@@ -236,7 +312,8 @@ def test_pruning_that_loses_the_boundary_values_is_refused():
 
 # The kernel `solve(..., trend_degree=3, prune_tol=0)` fits on bench_pde's band problem
 # u = sin 100x + 0.1x^2 on [0, 2 pi], 400 points (32 L-BFGS steps, float64), to 17 digits:
-# its solution is 9.4e-7 from the truth, its off-grid residual 2.8e-9.
+# its solution is 2.0e-6 from the truth, its off-grid residual 2.9e-9 (2.1e-6 and 2.7e-9 with
+# the PDE collocated at the boundary points too).
 _BAND_WEIGHTS = [
     0.003860010210555328, 0.0009671587838641252, 0.0003623395836629777, 0.0005164661223844301,
     0.0004750124902774644, 0.0004728946012994801, 0.0004722094127196218, 0.00047177015429641743,
@@ -274,15 +351,16 @@ def test_pruning_that_raises_the_offgrid_residual_is_refused():
     # Issue 26 item 4: pruning this fit at tol 1e-3 keeps one component (a near-pure cosine,
     # with which the cubic trend is poorly determined): it moves the mean by 6.2e-5 (within
     # tol) and misses no boundary value, but ends 6.1e-5 from the truth, and its PDE residual
-    # between the grid points grows from 2.8e-9 to 3.3e-7. That is refused at every share
-    # threshold, and the unpruned solution comes back.
+    # between the grid points grows from 2.8e-9 to 3.3e-7 (with the PDE collocated at the
+    # boundary points: moves 4.5e-6, residual 2.7e-9 to 8.2e-8). That is refused at every
+    # share threshold, and the unpruned solution comes back.
     from jaxkern.pde import prune
 
     full, error = _trend_collocation(
         lambda x: jnp.sin(100 * x) + 0.1 * x**2, jnp.linspace(0.0, 2 * math.pi, 400),
         _BAND_WEIGHTS, _BAND_MEANS, _BAND_LENGTHSCALES,
     )
-    assert error(full) < 2e-6 and full.offgrid_residual < 1e-8
+    assert error(full) < 3e-6 and full.offgrid_residual < 1e-8
     pruned = prune(full, tol=1e-3)
-    assert error(pruned) < 2e-6
+    assert error(pruned) < 3e-6
     assert pruned.offgrid_residual <= 10 * full.offgrid_residual + 1e-8
