@@ -221,7 +221,7 @@ def test_residual_of_the_grid_only_keeps_the_boundary_rows():
 
 
 def test_ghost_nodes_are_checked():
-    from jaxkern.pde import PDESolution
+    from jaxkern.pde import PDESolution, prune
 
     x = jnp.linspace(0.0, 1.0, 10, dtype=FLOAT)
     with pytest.raises(ValueError, match="ghost_nodes"):  # no trend
@@ -232,6 +232,9 @@ def test_ghost_nodes_are_checked():
         PDESolution((x,), jnp.zeros(10, FLOAT), (RBF(),), ghost_nodes=1, trend_degree=3)
     sol = PDESolution((x,), jnp.zeros(12, FLOAT), (RBF(),), ghost_nodes=1, trend_degree=3)
     assert sol.values.shape == (10,) and sol.support_axes[0].shape == (12,)
+    source = jnp.ones(10, FLOAT)  # held on the domain's grid: cannot run on the ghost nodes
+    with pytest.raises(ValueError, match="residual"):
+        prune(sol, residual=lambda u, du, d2u, X: d2u[0] - source)
 
 # The kernel `solve(..., trend_degree=3, prune_tol=0)` fits on bench_pde's multi-scale problem
 # (u = sin x + 0.1 sin 20x + 0.05 sin 100x on [0, 1], 900 points; 92 L-BFGS steps, float64),
