@@ -174,6 +174,12 @@ def runs_on_shape(residual, shape: tuple, dtype) -> bool:
     return getattr(out, "shape", None) == shape
 
 
+def ghost_nodes_for(residual, axes, dtype) -> int:
+    """1 where `residual` runs on the grid of `axes` extended by a ghost node at each end (so
+    that the PDE can be collocated at the boundary points), else 0."""
+    return int(runs_on_shape(residual, tuple(x.shape[0] + 2 for x in axes), dtype))
+
+
 def make_problem(
     residual, axes, relative_jitter, trend_degree=None, boundary=None, ghost_nodes=0
 ) -> Problem:

@@ -16,7 +16,7 @@ from ._collocation import collocation
 from ._mixture import is_mixture
 from ._operators import along, prior_inverse, stationary_gram
 from ._predict import posterior_mean
-from ._problem import Residual, make_problem, runs_on_shape
+from ._problem import Residual, ghost_nodes_for, make_problem
 from ._resolution import boundary_gap, offgrid_residual
 from ._solution import PDESolution
 from ._threads import with_one_blas_thread
@@ -112,8 +112,7 @@ def prune(
         raise ValueError(
             "`residual` is needed: this `solution` does not carry the residual it solves."
         )
-    support = tuple(x.shape[0] for x in solution.support_axes)
-    if solution.ghost_nodes and not runs_on_shape(residual, support, solution.grid_values.dtype):
+    if solution.ghost_nodes > ghost_nodes_for(residual, solution.axes, solution.grid_values.dtype):
         raise ValueError(
             "`residual` must run on the grid extended by a ghost node at each end (this "
             "solution collocates the PDE at the boundary points, `ghost_nodes` = 1): compute "

@@ -29,9 +29,9 @@ from ._problem import (
     check_residual,
     check_trend_degree,
     default_relative_jitter,
+    ghost_nodes_for,
     make_problem,
     relative_jitter_argument,
-    runs_on_shape,
 )
 from ._prune import prune
 from ._resolution import boundary_gap, offgrid_residual, warn_under_resolved
@@ -306,7 +306,7 @@ def _solve(
     fitted = constrain(fit.params, frozen)
     on_mean = make_problem(
         residual, axes, relative_jitter, trend_degree, boundary=U,
-        ghost_nodes=int(runs_on_shape(residual, tuple(x.shape[0] + 2 for x in axes), U.dtype)),
+        ghost_nodes=ghost_nodes_for(residual, axes, U.dtype),
     )
     if on_mean.boundary is not None:
         # With a trend (1-D), the fitted kernels' grid values again, the boundary values now
@@ -315,7 +315,7 @@ def _solve(
         # there U may be a pure trend (QU = 0, the solution a polynomial), and J falls without
         # bound as the kernels' scale shrinks. Without the boundary points' PDE rows nothing
         # holds the mean's second derivative in the end cells, whose residual was most of the
-        # error on sin(500x) - 2(x - 0.5)^2 (docs/pde.md, *Frequency against Nyquist*).
+        # error on sin(500x) - 2(x - 0.5)^2 (docs/pde.md, *The PDE at the boundary points*).
         start = posterior_mean(fitted, axes, values[-1], on_mean.axes, relative_jitter,
                                trend_degree)
         values.append(collocation(fitted, start, on_mean, newton_iterations, newton_tol)[1])

@@ -160,24 +160,14 @@ def test_boundary_values_hold_on_the_posterior_mean_of_a_near_pure_cosine(degree
     np.testing.assert_allclose(np.asarray(ends), [0.0, float(jnp.sin(100 * x[-1]))], atol=1e-6)
 
 
-def _sin_minus_quadratic_solve(residual=None, lengthscale=1.0):
-    """u'' = f for u = sin 125x - 2(x - 0.5)^2 on [0, 1], 100 points (5 per period, as
-    bench_pde's sin(500x) - 2(x - 0.5)^2 at 400), one Student-t component at the true
-    frequency, cubic trend, no fit."""
-    from jaxkern.kernels import StudentTMixture
+def _sin_minus_quadratic(x):
+    """sin 125x - 2(x - 0.5)^2: on [0, 1] at 100 points, 5 points a period, as bench_pde's
+    sin(500x) - 2(x - 0.5)^2 at 400."""
+    return jnp.sin(125 * x) - 2 * (x - 0.5) ** 2
 
-    def truth(x):
-        return jnp.sin(125 * x) - 2 * (x - 0.5) ** 2
 
-    second = jax.vmap(jax.grad(jax.grad(truth)))
-    x = jnp.linspace(0.0, 1.0, 100)
-    kernel = StudentTMixture(jnp.ones(1), jnp.full((1, 1), 125 / (2 * math.pi)),
-                             jnp.full((1, 1), lengthscale))
-    if residual is None:
-        residual = lambda u, du, d2u, X: d2u[0] - second(X[0])  # noqa: E731
-    sol = solve(residual, (x,), [(truth(x[0]), truth(x[-1]))], (kernel,), num_steps=0,
-                trend_degree=3)
-    return sol, truth, second, x
+# One Student-t component at its exact frequency, envelope 1 (weights, means, lengthscales).
+_SIN_MINUS_QUADRATIC_KERNEL = ([1.0], [125 / (2 * math.pi)], [1.0])
 
 
 @pytest.mark.skipif(not X64, reason="K's conditioning (near 1e8) needs float64")
@@ -187,7 +177,9 @@ def test_pde_is_collocated_at_the_boundary_points_too():
     # error on sin(500x) - 2(x - 0.5)^2 (2.9e-6). With a ghost node beyond each end the PDE
     # holds at the boundary points too. Measured here: the residual at x = 0 and 1 was 7.8e-5
     # and 6.9e-5 of the source's size, the error 5.2e-6; now 0 (round-off) and 4.0e-7.
-    sol, truth, second, x = _sin_minus_quadratic_solve()
+    truth, x = _sin_minus_quadratic, jnp.linspace(0.0, 1.0, 100)
+    second = jax.vmap(jax.grad(jax.grad(truth)))
+    sol, error = _trend_collocation(truth, x, *_SIN_MINUS_QUADRATIC_KERNEL)
     assert sol.ghost_nodes == 1
     h = float(x[1] - x[0])
     support = np.asarray(sol.support_axes[0])
@@ -200,9 +192,7 @@ def test_pde_is_collocated_at_the_boundary_points_too():
     scale = float(jnp.max(jnp.abs(second(x))))
     np.testing.assert_allclose(np.asarray(d2(ends) - second(ends)) / scale, 0.0, atol=1e-8)
     np.testing.assert_allclose(np.asarray(predict(sol, ends[:, None])), truth(ends), atol=1e-9)
-    xt = jnp.linspace(0.0, 1.0, 1001)
-    err = float(jnp.linalg.norm(predict_grid(sol, (xt,)) - truth(xt)) / jnp.linalg.norm(truth(xt)))
-    assert err < 1e-6
+    assert error(sol) < 1e-6
 
 
 @pytest.mark.skipif(not X64, reason="K's conditioning (near 1e8) needs float64")
@@ -211,13 +201,11 @@ def test_residual_of_the_grid_only_keeps_the_boundary_rows():
     # beyond the domain: the solve keeps the boundary points' Dirichlet rows (no ghost nodes)
     # and says so in the solution.
     x = jnp.linspace(0.0, 1.0, 100)
-    source = jax.vmap(jax.grad(jax.grad(lambda s: jnp.sin(125 * s) - 2 * (s - 0.5) ** 2)))(x)
-    sol, truth, _, _ = _sin_minus_quadratic_solve(lambda u, du, d2u, X: d2u[0] - source)
+    source = jax.vmap(jax.grad(jax.grad(_sin_minus_quadratic)))(x)
+    sol, error = _trend_collocation(_sin_minus_quadratic, x, *_SIN_MINUS_QUADRATIC_KERNEL,
+                                    residual=lambda u, du, d2u, X: d2u[0] - source)
     assert sol.ghost_nodes == 0 and sol.grid_values.shape == (100,)
-    xt = jnp.linspace(0.0, 1.0, 1001)
-    err = float(jnp.linalg.norm(predict_grid(sol, (xt,)) - truth(xt)) / jnp.linalg.norm(truth(xt)))
-    assert err < 1e-4  # 5.2e-6 measured: the Dirichlet rows alone
-
+    assert error(sol) < 1e-4  # 5.2e-6 measured: the Dirichlet rows alone
 
 
 def test_ghost_nodes_are_checked():
@@ -235,6 +223,7 @@ def test_ghost_nodes_are_checked():
     source = jnp.ones(10, FLOAT)  # held on the domain's grid: cannot run on the ghost nodes
     with pytest.raises(ValueError, match="residual"):
         prune(sol, residual=lambda u, du, d2u, X: d2u[0] - source)
+
 
 # The kernel `solve(..., trend_degree=3, prune_tol=0)` fits on bench_pde's multi-scale problem
 # (u = sin x + 0.1 sin 20x + 0.05 sin 100x on [0, 1], 900 points; 92 L-BFGS steps, float64),
@@ -275,16 +264,18 @@ _MULTISCALE_LENGTHSCALES = [
 ]
 
 
-def _trend_collocation(truth, x, weights, means, lengthscales):
-    """`solve(..., trend_degree=3)` of u'' = truth'' at the given Student-t mixture (no fit),
-    and the relative L2 error of a solution on 1001 points."""
+def _trend_collocation(truth, x, weights, means, lengthscales, residual=None):
+    """`solve(..., trend_degree=3)` of u'' = truth'' (or of `residual`) at the given Student-t
+    mixture (no fit), and the relative L2 error of a solution on 1001 points."""
     from jaxkern.kernels import StudentTMixture
 
     second = jax.vmap(jax.grad(jax.grad(truth)))
     kernel = StudentTMixture(jnp.asarray(weights), jnp.asarray(means)[:, None],
                              jnp.asarray(lengthscales)[:, None])
-    full = solve(lambda u, du, d2u, X: d2u[0] - second(X[0]), (x,),
-                 [(truth(x[0]), truth(x[-1]))], (kernel,), num_steps=0, trend_degree=3)
+    if residual is None:
+        residual = lambda u, du, d2u, X: d2u[0] - second(X[0])  # noqa: E731
+    full = solve(residual, (x,), [(truth(x[0]), truth(x[-1]))], (kernel,), num_steps=0,
+                 trend_degree=3)
     xt = jnp.linspace(x[0], x[-1], 1001)
 
     def error(sol):
